@@ -1,0 +1,24 @@
+"""aejax: a JAX/Flax functional research framework for autoencoders."""
+
+from aejax import baselines, config, data, models, objectives, plots, training
+from aejax.api import fit, get_dataset
+from aejax.config import get_config, load_default
+from aejax.trained import Trained, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Trained",
+    "baselines",
+    "config",
+    "data",
+    "fit",
+    "get_config",
+    "get_dataset",
+    "load",
+    "load_default",
+    "models",
+    "objectives",
+    "plots",
+    "training",
+]

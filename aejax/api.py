@@ -1,0 +1,142 @@
+"""`aejax.fit`: config + data -> trained model, with workdir checkpoints, metrics, pictures and results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from aejax import config as config_lib
+from aejax import plots
+from aejax.baselines import pca_reconstruction_mse
+from aejax.data import Dataset, SourceSpec, load_dataset
+from aejax.trained import (
+    CONFIG_FILE,
+    Trained,
+    model_from_config,
+    objective_from_config,
+    write_run_files,
+)
+from aejax.training import CheckpointSpec, TrainSpec, count_params, evaluate, make_eval_step, run_training
+from aejax.training.metrics_log import MetricsLog, write_atomic
+
+logger = logging.getLogger("aejax")
+
+
+def get_dataset(config: ml_collections.ConfigDict, data: Dataset | None = None) -> Dataset:
+    """The dataset a config names, or `data` (flattened if the config says so)."""
+    if data is None:
+        return load_dataset(SourceSpec(**config.data.to_dict()))
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an aejax.data.Dataset (see aejax.data.from_arrays), got {type(data).__name__}")
+    return data.flattened() if config.data.flatten else data
+
+
+def _prepare_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    saved = workdir / CONFIG_FILE
+    if saved.is_file():
+        previous = config_lib.from_json(saved.read_text())
+        changed = config_lib.changed_keys(previous, config)
+        if changed:
+            raise ValueError(
+                f"workdir {str(workdir)!r} holds a run with a different config (changed: {', '.join(changed)}); "
+                "use a new workdir, or keep those keys as they were to resume"
+            )
+
+
+def fit(
+    config: ml_collections.ConfigDict, data: Dataset | None = None, workdir: str | Path | None = None
+) -> Trained:
+    """Train the configured model; resumes from `workdir` when it holds checkpoints of the same run.
+
+    Returns a Trained handle whose `results` hold test metrics and the PCA baseline at the same code size.
+    """
+    config_lib.validate(config)
+    dataset = get_dataset(config, data)
+    model = model_from_config(config, dataset.input_shape)
+    objective = objective_from_config(config)
+    train_spec = TrainSpec(**config.train.to_dict())
+    total_steps = config.train.epochs * train_spec.steps_per_epoch(dataset.x_train.shape[0])
+    workdir = Path(workdir) if workdir is not None else None
+    if workdir is not None:
+        _prepare_workdir(workdir, config)
+        write_run_files(workdir, config, dataset.input_shape, dataset.display_shape, total_steps)
+    logger.info("data %s", dataset.summary())
+
+    started = time.perf_counter()
+    result = run_training(
+        model=model,
+        objective=objective,
+        x_train=dataset.x_train,
+        x_val=dataset.x_val,
+        train=train_spec,
+        checkpoint=CheckpointSpec(**config.checkpoint.to_dict()),
+        seed=config.seed,
+        workdir=workdir,
+    )
+    seconds = time.perf_counter() - started
+    trained = Trained(
+        model=model,
+        objective=objective,
+        state=result.state,
+        config=config,
+        display_shape=dataset.display_shape,
+        total_steps=result.total_steps,
+        workdir=workdir,
+    )
+    trained.results = _results(config, dataset, trained, result, seconds)
+    if workdir is not None:
+        write_atomic(workdir / "results.json", json.dumps(trained.results, indent=2, sort_keys=True) + "\n")
+        if config.eval.plots:
+            draw_pictures(trained, dataset, MetricsLog(workdir / "metrics.jsonl").read())
+    return trained
+
+
+def _results(config, dataset: Dataset, trained: Trained, result, seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "data": dataset.summary(),
+        "params": count_params(trained.params),
+        "steps": int(trained.step),
+        "total_steps": result.total_steps,
+        "steps_per_epoch": result.steps_per_epoch,
+        "resumed_from": result.resumed_from,
+        "stopped_early": result.stopped_early,
+        "best_val_reconstruction": result.best_val,
+        "best_epoch": result.best_epoch,
+        "train_seconds": round(seconds, 3),
+    }
+    eval_fn = make_eval_step(trained.model, trained.objective)
+    for split in ("val", "test"):
+        x, _ = dataset.split(split)
+        if x is None:
+            continue
+        metrics = evaluate(eval_fn, trained.state, x, config.train.eval_batch_size)
+        out[split] = metrics
+        if config.eval.compare_pca:
+            k = config.model.latent_dim
+            out[split]["pca_mse"] = pca_reconstruction_mse(dataset.x_train, x, k, seed=config.seed)
+            out[split]["pca_components"] = min(k, *dataset.x_train.reshape(dataset.x_train.shape[0], -1).shape)
+    return out
+
+
+def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, Any]]) -> list[Path]:
+    """reconstructions.png (test split, else val, else train) and loss_curves.png in the workdir."""
+    if trained.workdir is None:
+        return []
+    x = next(s for s in (dataset.x_test, dataset.x_val, dataset.x_train) if s is not None)
+    n = min(trained.config.eval.num_images, x.shape[0])
+    originals = np.asarray(x[:n])
+    paths = [
+        plots.save_reconstructions(
+            trained.workdir / "reconstructions.png", originals, trained.reconstruct(originals), dataset.display_shape
+        )
+    ]
+    if records:
+        paths.append(plots.save_loss_curves(trained.workdir / "loss_curves.png", records))
+    return paths

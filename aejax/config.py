@@ -1,0 +1,227 @@
+"""Experiment configs: loading, validation against the default schema, command-line overrides.
+
+Every key is declared in `experiments/default.py`; an unknown key is an error naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+DEFAULT_CONFIG_FILE = EXPERIMENTS_DIR / "default.py"
+
+# Keys whose children are user-chosen labels rather than schema keys; each child has exactly these fields.
+OPEN_MAPPINGS = {"loss.regularizers": {"fn": str, "weight": float}}
+
+# Keys a resumed run may change without invalidating its checkpoints.
+RESUMABLE_CHANGES = (
+    "train.epochs",
+    "train.progress",
+    "train.log_every_steps",
+    "train.early_stopping_patience",
+    "train.early_stopping_min_delta",
+    "train.eval_batch_size",
+    "checkpoint.",
+    "eval.",
+    "data.path",
+)
+
+
+def _load_module_config(path: Path) -> ml_collections.ConfigDict:
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"_aejax_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {str(path)!r} defines no get_config() function")
+    config = module.get_config()
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise TypeError(f"get_config() in {str(path)!r} returned {type(config).__name__}, expected a ConfigDict")
+    return config
+
+
+def load_default() -> ml_collections.ConfigDict:
+    """A fresh copy of the default config (every key declared)."""
+    return _load_module_config(DEFAULT_CONFIG_FILE)
+
+
+def get_config(name_or_path: str | Path) -> ml_collections.ConfigDict:
+    """Load and validate an experiment config from a file path or a name in `experiments/`."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        candidate = EXPERIMENTS_DIR / f"{path.name}.py"
+        if not path.exists() and candidate.exists():
+            path = candidate
+        elif not path.exists():
+            names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
+            raise FileNotFoundError(f"no config named {str(name_or_path)!r}; known configs: {', '.join(names)}")
+    config = _load_module_config(path)
+    validate(config)
+    return config
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; open mappings are kept as one leaf (a dict)."""
+    flat = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if path in OPEN_MAPPINGS:
+            flat[path] = _to_plain(value)
+        elif isinstance(value, Mapping | ml_collections.ConfigDict):
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, ml_collections.ConfigDict):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def _closest(key: str, valid: Iterable[str]) -> str:
+    valid = list(valid)
+    matches = difflib.get_close_matches(key, valid, n=1, cutoff=0.0)
+    return matches[0] if matches else valid[0]
+
+
+def _check_type(key: str, value: Any, expected: Any) -> None:
+    if isinstance(expected, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(expected, bool)
+    elif isinstance(expected, float):
+        ok = isinstance(value, int | float)
+    elif isinstance(expected, int):
+        ok = isinstance(value, int)
+    elif isinstance(expected, tuple | list):
+        ok = isinstance(value, tuple | list)
+    else:
+        ok = isinstance(value, type(expected))
+    if not ok:
+        raise ValueError(
+            f"config key {key!r} expects {type(expected).__name__} (default {expected!r}), "
+            f"got {type(value).__name__} {value!r}"
+        )
+
+
+def validate(config: Mapping[str, Any]) -> None:
+    """Raise ValueError on an unknown key, a missing key or a value of the wrong type."""
+    schema = flatten(load_default())
+    given = flatten(config)
+    for key, value in given.items():
+        if key not in schema:
+            raise ValueError(f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?")
+        if key in OPEN_MAPPINGS:
+            _validate_open_mapping(key, value)
+        else:
+            _check_type(key, value, schema[key])
+    missing = sorted(set(schema) - set(given))
+    if missing:
+        raise ValueError(f"config is missing keys {missing}; start experiments from aejax.config.load_default()")
+
+
+def _validate_open_mapping(key: str, entries: Mapping[str, Any]) -> None:
+    fields = OPEN_MAPPINGS[key]
+    for label, entry in entries.items():
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{key}.{label} must be a mapping with keys {sorted(fields)}, got {entry!r}")
+        for field in entry:
+            if field not in fields:
+                raise ValueError(
+                    f"unknown config key '{key}.{label}.{field}'; did you mean "
+                    f"'{key}.{label}.{_closest(field, fields)}'?"
+                )
+        for field, kind in fields.items():
+            if field not in entry:
+                raise ValueError(f"{key}.{label} is missing {field!r} (expected keys {sorted(fields)})")
+            _check_type(f"{key}.{label}.{field}", entry[field], kind())
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str]) -> ml_collections.ConfigDict:
+    """Apply `a.b=value` strings (the `--config.a.b=value` flags); values are Python literals or strings."""
+    schema = flatten(load_default())
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.path=value")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        value = _parse_value(text)
+        open_parent = next((m for m in OPEN_MAPPINGS if key.startswith(m + ".")), None)
+        if open_parent is None and key not in schema:
+            raise ValueError(f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?")
+        if open_parent is None:
+            expected = schema[key]
+            if isinstance(expected, str) and not isinstance(value, str):
+                value = text  # 'model.activation=1' style overrides of string keys stay strings
+            if isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(expected, tuple) and isinstance(value, list | int | float):
+                value = tuple(value) if isinstance(value, list) else (value,)
+            _check_type(key, value, expected)
+        _set_path(config, key, value)
+    validate(config)
+    return config
+
+
+def _set_path(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = config
+    for part in parents:
+        if part not in node:
+            node[part] = ml_collections.ConfigDict()
+        node = node[part]
+    node[leaf] = value
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    return json.dumps(_to_plain(config), indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    """Rebuild a config from `to_json` output; lists become tuples as in the schema."""
+    raw = json.loads(text)
+    config = load_default()
+    for key, value in flatten(raw).items():
+        if key in OPEN_MAPPINGS:
+            config_node = config
+            *parents, leaf = key.split(".")
+            for part in parents:
+                config_node = config_node[part]
+            config_node[leaf] = ml_collections.ConfigDict(value)
+            continue
+        if isinstance(value, list):
+            value = tuple(value)
+        _set_path(config, key, value)
+    validate(config)
+    return config
+
+
+def changed_keys(old: ml_collections.ConfigDict, new: ml_collections.ConfigDict) -> list[str]:
+    """Keys whose values differ between two configs, excluding ones a resumed run may change."""
+    a, b = flatten(old), flatten(new)
+    keys = sorted(set(a) | set(b))
+    normalize = lambda v: list(v) if isinstance(v, tuple) else v
+    return [
+        k
+        for k in keys
+        if normalize(a.get(k)) != normalize(b.get(k))
+        and not any(k == c or (c.endswith(".") and k.startswith(c)) for c in RESUMABLE_CHANGES)
+    ]

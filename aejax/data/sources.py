@@ -1,0 +1,181 @@
+"""Named data sources: digits (embedded), mnist (local IDX dir), npz, tfds:<name> (TF-free data_source)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from aejax.data.dataset import Dataset, split_pool
+from aejax.data.idx import read_idx
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    """Plain-value description of where data comes from (the `data` section of a config)."""
+
+    source: str = "digits"
+    path: str = ""
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    max_examples: int = 0
+    flatten: bool = True
+
+
+def _cut(x: np.ndarray, y: np.ndarray | None, max_examples: int):
+    if max_examples and max_examples < x.shape[0]:
+        return x[:max_examples], (None if y is None else y[:max_examples])
+    return x, y
+
+
+def _from_pool(spec: SourceSpec, name: str, x, y, image_shape=None) -> Dataset:
+    x, y = _cut(x, y, spec.max_examples)
+    parts = split_pool(x, y, spec.val_fraction, spec.test_fraction, spec.split_seed)
+    return Dataset(**parts, name=name, image_shape=image_shape)
+
+
+def load_digits(spec: SourceSpec) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1,797 images, offline), scaled from 0..16 to [0, 1]."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)
+    return _from_pool(spec, "digits", x, bunch.target.astype(np.int32))
+
+
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / f"{stem}.gz", directory / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_mnist(spec: SourceSpec) -> Dataset:
+    """MNIST from a directory of standard IDX files.
+
+    With both the train and t10k files: train (val carved from it) and t10k as test. With only one pair
+    (e.g. the 10k test files): that pool split by val_fraction/test_fraction.
+    """
+    if not spec.path:
+        raise ValueError("data.source='mnist' needs data.path: a directory holding the MNIST *-idx3-ubyte.gz files")
+    directory = Path(spec.path).expanduser()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"MNIST directory {str(directory)!r} does not exist (data.path)")
+    found = {}
+    for split, (images, labels) in _MNIST_FILES.items():
+        image_file, label_file = _find(directory, images), _find(directory, labels)
+        if image_file is not None:
+            if label_file is None:
+                raise FileNotFoundError(f"found {image_file.name} in {str(directory)!r} but not {labels}[.gz]")
+            found[split] = (read_idx(image_file), read_idx(label_file))
+    if not found:
+        expected = ", ".join(f"{a}.gz" for a, _ in _MNIST_FILES.values())
+        raise FileNotFoundError(f"no MNIST IDX files in {str(directory)!r}; expected {expected} (with labels)")
+    arrays = {}
+    for split, (images, labels) in found.items():
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise ValueError(f"MNIST {split} files disagree: images {images.shape}, labels {labels.shape}")
+        arrays[split] = ((images.astype(np.float32) / 255.0)[..., None], labels.astype(np.int32))
+    if len(arrays) == 2:
+        x, y = _cut(*arrays["train"], spec.max_examples)
+        parts = split_pool(x, y, spec.val_fraction, 0.0, spec.split_seed)
+        parts["x_test"], parts["y_test"] = arrays["test"]
+        return Dataset(**parts, name="mnist")
+    ((x, y),) = arrays.values()
+    return _from_pool(spec, "mnist", x, y)
+
+
+def load_npz(spec: SourceSpec) -> Dataset:
+    """An .npz with x_train[/x_val/x_test/y_*] or one pool `x` (+ `y`) split by fractions; uint8 is /255."""
+    path = Path(spec.path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"npz file {str(path)!r} does not exist (data.path)")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    scale = lambda a: a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a
+    if "x_train" in arrays:
+        known = {f"{p}_{s}" for p in "xy" for s in ("train", "val", "test")}
+        unknown = sorted(set(arrays) - known)
+        if unknown:
+            raise ValueError(f"{str(path)!r} has unexpected arrays {unknown}; expected {sorted(known)}")
+        kwargs = {k: (scale(v) if k.startswith("x_") else v) for k, v in arrays.items()}
+        x_train, y_train = _cut(kwargs.pop("x_train"), kwargs.pop("y_train", None), spec.max_examples)
+        return Dataset(x_train=x_train, y_train=y_train, **kwargs, name=path.stem)
+    if "x" in arrays:
+        return _from_pool(spec, path.stem, scale(arrays["x"]), arrays.get("y"))
+    raise ValueError(f"{str(path)!r} holds {sorted(arrays)}; expected 'x_train' (+ x_val, x_test, y_*) or 'x' (+ 'y')")
+
+
+def load_tfds(spec: SourceSpec) -> Dataset:
+    """`tfds:<name>` through tfds.data_source (no TensorFlow needed); uint8 images scaled by 1/255.
+
+    Uses the dataset's own 'validation' and 'test' splits where it has them; otherwise carves them out of
+    'train' by data.val_fraction / data.test_fraction.
+    """
+    import tensorflow_datasets as tfds
+
+    name = spec.source.split(":", 1)[1]
+    if not name:
+        raise ValueError("data.source 'tfds:' needs a dataset name, e.g. 'tfds:mnist'")
+    data_dir = spec.path or None
+    try:
+        declared = set(tfds.builder(name, data_dir=data_dir).info.splits.keys())
+    except Exception as err:  # tfds raises many types; the message is what matters
+        raise FileNotFoundError(f"unknown or unreadable tfds dataset {name!r}: {err}") from err
+    declared = declared or {"train", "test"}  # mocked builders declare no splits
+    if "train" not in declared:
+        raise ValueError(f"tfds dataset {name!r} has no 'train' split (has {sorted(declared)})")
+
+    def read(split: str):
+        try:
+            records = tfds.data_source(name, split=split, data_dir=data_dir)
+        except Exception as err:
+            raise FileNotFoundError(f"could not open tfds {name!r} split {split!r} (data_dir={data_dir}): {err}") from err
+        n = len(records) if not spec.max_examples else min(len(records), spec.max_examples)
+        rows = [records[i] for i in range(n)]
+        key = "image" if "image" in rows[0] else next(k for k, v in rows[0].items() if np.ndim(v) >= 2)
+        x = np.stack([np.asarray(r[key]) for r in rows])
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        y = np.asarray([r["label"] for r in rows], np.int32) if "label" in rows[0] else None
+        return x, y
+
+    x, y = read("train")
+    has_val, has_test = "validation" in declared, "test" in declared
+    parts = split_pool(
+        x, y, 0.0 if has_val else spec.val_fraction, 0.0 if has_test else spec.test_fraction, spec.split_seed
+    )
+    if has_val:
+        parts["x_val"], parts["y_val"] = read("validation")
+    if has_test:
+        parts["x_test"], parts["y_test"] = read("test")
+    return Dataset(**parts, name=f"tfds:{name}")
+
+
+SOURCES: dict[str, Callable[[SourceSpec], Dataset]] = {
+    "digits": load_digits,
+    "mnist": load_mnist,
+    "npz": load_npz,
+}
+
+
+def load_dataset(spec: SourceSpec) -> Dataset:
+    """Load the configured source, then flatten examples when `spec.flatten`."""
+    if spec.source.startswith("tfds:"):
+        dataset = load_tfds(spec)
+    elif spec.source == "arrays":
+        raise ValueError("data.source='arrays' means the data is passed in: call aejax.fit(config, data=...)")
+    elif spec.source in SOURCES:
+        dataset = SOURCES[spec.source](spec)
+    else:
+        valid = ", ".join([*sorted(SOURCES), "tfds:<name>", "arrays"])
+        raise ValueError(f"unknown data.source {spec.source!r}; valid: {valid}")
+    return dataset.flattened() if spec.flatten else dataset

@@ -1,0 +1,93 @@
+"""Encoder/decoder registries and the one place a model is built from its spec."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flax import linen as nn
+
+from aejax._registry import lookup
+
+from aejax.models.autoencoder import Autoencoder
+from aejax.models.mlp import MLPDecoder, MLPEncoder
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Plain-value description of a model (the `model` section of a config)."""
+
+    encoder: str = "mlp"
+    decoder: str = "mlp"
+    latent_dim: int = 16
+    hidden: tuple[int, ...] = (128,)
+    decoder_hidden: tuple[int, ...] = (-1,)
+    activation: str = "relu"
+    code_activation: str = "identity"
+    output_activation: str = "sigmoid"
+    use_bias: bool = True
+    kernel_init: str = "lecun_normal"
+    bias_init: float = 0.0
+    dropout: float = 0.0
+    layer_norm: bool = False
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**values)
+
+    @property
+    def decoder_widths(self) -> tuple[int, ...]:
+        if tuple(self.decoder_hidden) == (-1,):
+            return tuple(reversed(self.hidden))
+        return tuple(self.decoder_hidden)
+
+
+def _mlp_encoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+    return MLPEncoder(
+        hidden=tuple(spec.hidden),
+        latent_dim=spec.latent_dim,
+        activation=spec.activation,
+        code_activation=spec.code_activation,
+        use_bias=spec.use_bias,
+        kernel_init=spec.kernel_init,
+        bias_init=spec.bias_init,
+        dropout=spec.dropout,
+        layer_norm=spec.layer_norm,
+    )
+
+
+def _mlp_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+    return MLPDecoder(
+        hidden=spec.decoder_widths,
+        output_shape=tuple(input_shape),
+        activation=spec.activation,
+        use_bias=spec.use_bias,
+        kernel_init=spec.kernel_init,
+        bias_init=spec.bias_init,
+        dropout=spec.dropout,
+        layer_norm=spec.layer_norm,
+    )
+
+
+ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_encoder}
+DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_decoder}
+
+
+
+def build_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> Autoencoder:
+    """An Autoencoder for inputs of per-example shape `input_shape`."""
+    if spec.latent_dim < 1:
+        raise ValueError(f"model.latent_dim must be >= 1, got {spec.latent_dim}")
+    if any(w < 1 for w in spec.hidden) or any(w < 1 for w in spec.decoder_widths):
+        raise ValueError(f"hidden widths must be >= 1, got {spec.hidden} / {spec.decoder_hidden}")
+    encoder = lookup(ENCODERS, spec.encoder, "encoder")(spec, input_shape)
+    decoder = lookup(DECODERS, spec.decoder, "decoder")(spec, input_shape)
+    return Autoencoder(
+        encoder=encoder,
+        decoder=decoder,
+        input_shape=tuple(input_shape),
+        latent_dim=spec.latent_dim,
+        output_activation=spec.output_activation,
+    )

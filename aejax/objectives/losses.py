@@ -1,0 +1,56 @@
+"""Reconstruction losses: pure per-example functions `loss(output, target) -> (batch,)`.
+
+Units: `mse` and `l1` are means over the features of one example; `bernoulli` is the negative
+log-likelihood in nats summed over the features of one example (targets in [0, 1]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from aejax._registry import lookup
+from aejax.models.autoencoder import AutoencoderOutput
+
+
+def _per_example_mean(values: jax.Array) -> jax.Array:
+    return jnp.mean(values.reshape(values.shape[0], -1), axis=1)
+
+
+def _per_example_sum(values: jax.Array) -> jax.Array:
+    return jnp.sum(values.reshape(values.shape[0], -1), axis=1)
+
+
+def mean_squared_error(output: AutoencoderOutput, target: jax.Array) -> jax.Array:
+    """Mean over features of (reconstruction - target)^2."""
+    return _per_example_mean(jnp.square(output.reconstruction - target))
+
+
+def mean_absolute_error(output: AutoencoderOutput, target: jax.Array) -> jax.Array:
+    """Mean over features of |reconstruction - target|."""
+    return _per_example_mean(jnp.abs(output.reconstruction - target))
+
+
+def bernoulli_nll_from_logits(logits: jax.Array, target: jax.Array) -> jax.Array:
+    """Elementwise -[t log sigmoid(l) + (1-t) log(1-sigmoid(l))], stable for any logit."""
+    return jnp.maximum(logits, 0) - logits * target + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+
+
+def bernoulli_cross_entropy(output: AutoencoderOutput, target: jax.Array) -> jax.Array:
+    """Bernoulli negative log-likelihood in nats, summed over features (needs decoder logits)."""
+    return _per_example_sum(bernoulli_nll_from_logits(output.logits, target))
+
+
+ReconstructionLoss = Callable[[AutoencoderOutput, jax.Array], jax.Array]
+
+RECONSTRUCTION_LOSSES: dict[str, ReconstructionLoss] = {
+    "mse": mean_squared_error,
+    "l1": mean_absolute_error,
+    "bernoulli": bernoulli_cross_entropy,
+}
+
+
+def get_reconstruction_loss(name: str) -> ReconstructionLoss:
+    return lookup(RECONSTRUCTION_LOSSES, name, "reconstruction loss")

@@ -1,0 +1,78 @@
+"""Pictures written to the workdir: reconstructions grid and loss curves (PNG, written atomically)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _as_image(example: np.ndarray, display_shape: Sequence[int]) -> np.ndarray:
+    shape = tuple(display_shape)
+    if len(shape) == 1:
+        return example.reshape(1, -1)
+    image = example.reshape(shape)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    return image
+
+
+def save_reconstructions(
+    path: str | Path, originals: np.ndarray, reconstructions: np.ndarray, display_shape: Sequence[int]
+) -> Path:
+    """Two rows per block: inputs above, reconstructions below."""
+    n = originals.shape[0]
+    cols = min(n, 8)
+    blocks = -(-n // cols)
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(1.3 * cols, 2.6 * blocks), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        block, col = divmod(i, cols)
+        for row, source in enumerate((originals, reconstructions)):
+            image = np.clip(_as_image(source[i], display_shape), 0.0, 1.0)
+            ax = axes[2 * block + row, col]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0, aspect="auto"
+                      if image.shape[0] == 1 else "equal")
+            if col == 0:
+                ax.set_title("input" if row == 0 else "reconstruction", fontsize=7, loc="left")
+    return _save(fig, path)
+
+
+def save_loss_curves(path: str | Path, records: Sequence[dict[str, Any]]) -> Path:
+    """Training loss and its terms per logged step; validation reconstruction per epoch."""
+    train = [r for r in records if r.get("split") == "train"]
+    val = [r for r in records if r.get("split") == "val"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    if train:
+        steps = [r["step"] for r in train]
+        ax.plot(steps, [float(r["loss"]) for r in train], label="train loss")
+        for key in sorted(k for k in train[0] if k.startswith("reg/")):
+            ax.plot(steps, [float(r[key]) for r in train], label=f"train {key}", alpha=0.7)
+    if val:
+        ax.plot([r["step"] for r in val], [float(r["reconstruction"]) for r in val], "o-", ms=3,
+                label="val reconstruction")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    positive = all(float(r["loss"]) > 0 for r in train) and all(float(r["reconstruction"]) > 0 for r in val)
+    if (train or val) and positive:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,176 @@
+"""The Trained handle: encode / decode / reconstruct / score / evaluate, save and load."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from aejax import config as config_lib
+from aejax.data.dataset import check_array
+from aejax.models import Autoencoder, ModelSpec, build_model
+from aejax.objectives import Objective
+from aejax.training import Checkpointer, TrainSpec, TrainState, create_train_state, evaluate, make_eval_step
+from aejax.training.metrics_log import write_atomic
+
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.json"
+
+
+def model_from_config(config: ml_collections.ConfigDict, input_shape: tuple[int, ...]) -> Autoencoder:
+    return build_model(ModelSpec.from_mapping(config.model.to_dict()), input_shape)
+
+
+def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
+    objective = Objective.from_mapping(config.loss.reconstruction, config.loss.regularizers.to_dict())
+    if objective.reconstruction == "bernoulli" and config.model.output_activation != "sigmoid":
+        raise ValueError(
+            "loss.reconstruction='bernoulli' reads decoder logits as Bernoulli means through a sigmoid; "
+            f"set model.output_activation='sigmoid' (got {config.model.output_activation!r})"
+        )
+    return objective
+
+
+@dataclasses.dataclass
+class Trained:
+    """A trained model with its state and config; array methods take and return NumPy, batch first."""
+
+    model: Autoencoder
+    objective: Objective
+    state: TrainState
+    config: ml_collections.ConfigDict
+    display_shape: tuple[int, ...]
+    total_steps: int
+    workdir: Path | None = None
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    batch_size: int = 1024
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.input_shape)
+
+    @property
+    def params(self):
+        return self.state.params
+
+    @property
+    def step(self) -> int:
+        return int(self.state.step)
+
+    def _variables(self):
+        return {"params": self.state.params, **self.state.model_state}
+
+    @cached_property
+    def _fns(self):
+        model = self.model
+        per_example = self.objective.per_example_reconstruction
+        return {
+            "encode": jax.jit(lambda v, x: model.apply(v, x, train=False, method="encode")),
+            "decode": jax.jit(lambda v, z: model.apply(v, z, train=False, method="decode")),
+            "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
+            "score": jax.jit(lambda v, x: per_example(model.apply(v, x, train=False), x)),
+        }
+
+    def _check(self, x, expected: tuple[int, ...], what: str) -> np.ndarray:
+        array = check_array(what, x, value_range=None)
+        if tuple(array.shape[1:]) != expected:
+            if math.prod(array.shape[1:]) == math.prod(expected) and tuple(array.shape[1:]) == self.display_shape:
+                return array.reshape(array.shape[0], *expected)
+            raise ValueError(f"{what} expects (batch, {', '.join(map(str, expected))}), got {tuple(array.shape)}")
+        return array
+
+    def _batched(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Run in fixed-size chunks (the last one padded) so any input length compiles once."""
+        fn, variables = self._fns[name], self._variables()
+        size = min(self.batch_size, x.shape[0])
+        outputs = []
+        for start in range(0, x.shape[0], size):
+            chunk = x[start : start + size]
+            n = chunk.shape[0]
+            if n < size:
+                chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
+            outputs.append(np.asarray(fn(variables, jnp.asarray(chunk)))[:n])
+        return np.concatenate(outputs)
+
+    def encode(self, x) -> np.ndarray:
+        """Codes, shape (batch, latent_dim)."""
+        return self._batched("encode", self._check(x, self.input_shape, "encode"))
+
+    def decode(self, z) -> np.ndarray:
+        """Reconstructions in data space from codes (batch, latent_dim)."""
+        return self._batched("decode", self._check(z, (self.model.latent_dim,), "decode"))
+
+    def reconstruct(self, x) -> np.ndarray:
+        return self._batched("reconstruct", self._check(x, self.input_shape, "reconstruct"))
+
+    def score(self, x) -> np.ndarray:
+        """Per-example reconstruction loss (the configured one); higher means more anomalous."""
+        return self._batched("score", self._check(x, self.input_shape, "score"))
+
+    def evaluate(self, x) -> dict[str, float]:
+        """Mean reconstruction loss and per-feature MSE over every example of `x`."""
+        x = self._check(x, self.input_shape, "evaluate")
+        return evaluate(make_eval_step(self.model, self.objective), self.state, x, self.batch_size)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write config, run description and a checkpoint of the state; `aejax.load(directory)` reads it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_run_files(directory, self.config, self.input_shape, self.display_shape, self.total_steps)
+        checkpointer = Checkpointer(directory / "checkpoints", max_to_keep=self.config.checkpoint.max_to_keep)
+        if checkpointer.latest_step() != self.step:
+            checkpointer.save(self.state, {"finished": True, "exported": True})
+        checkpointer.close()
+        return directory
+
+
+def write_run_files(
+    directory: Path,
+    config: ml_collections.ConfigDict,
+    input_shape: tuple[int, ...],
+    display_shape: tuple[int, ...],
+    total_steps: int,
+) -> None:
+    write_atomic(directory / CONFIG_FILE, config_lib.to_json(config) + "\n")
+    run = {"input_shape": list(input_shape), "display_shape": list(display_shape), "total_steps": total_steps}
+    write_atomic(directory / RUN_FILE, json.dumps(run, indent=2) + "\n")
+
+
+def load(workdir: str | Path, step: int | None = None) -> Trained:
+    """Rebuild a Trained from a workdir written by `aejax.fit` (or `Trained.save`): newest complete step."""
+    workdir = Path(workdir)
+    for name in (CONFIG_FILE, RUN_FILE):
+        if not (workdir / name).is_file():
+            raise FileNotFoundError(f"{str(workdir)!r} is not an aejax workdir: {name} is missing")
+    config = config_lib.from_json((workdir / CONFIG_FILE).read_text())
+    run = json.loads((workdir / RUN_FILE).read_text())
+    input_shape = tuple(run["input_shape"])
+    model = model_from_config(config, input_shape)
+    train_spec = TrainSpec(**config.train.to_dict())
+    tx, _ = train_spec.build_optimizer(run["total_steps"])
+    template = create_train_state(model, tx, input_shape, config.seed)
+    checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.checkpoint.max_to_keep)
+    try:
+        state, _ = checkpointer.restore(template, step)
+    finally:
+        checkpointer.close()
+    results_file = workdir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    return Trained(
+        model=model,
+        objective=objective_from_config(config),
+        state=state,
+        config=config,
+        display_shape=tuple(run["display_shape"]),
+        total_steps=run["total_steps"],
+        workdir=workdir,
+        results=results,
+    )

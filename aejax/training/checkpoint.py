@@ -1,0 +1,74 @@
+"""Orbax checkpoints: the one module that saves and restores TrainState (plus a small JSON of loop state).
+
+Steps are written to a temporary directory and renamed when complete, so a run killed mid-save leaves
+only an ignored (and later cleaned) `*.orbax-checkpoint-tmp*` directory; `latest_step` is the last
+complete one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from aejax.training.state import TrainState
+
+_STATE_FIELDS = ("step", "params", "opt_state", "rng", "model_state")
+
+
+def _state_tree(state: TrainState) -> dict[str, Any]:
+    return {field: getattr(state, field) for field in _STATE_FIELDS}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint exists but cannot be read (corrupt, half-written by hand, or from another model)."""
+
+
+class Checkpointer:
+    """Save every call it is given, keep the newest `max_to_keep`, restore the newest complete step."""
+
+    def __init__(self, directory: str | Path, max_to_keep: int = 3):
+        if max_to_keep < 1:
+            raise ValueError(f"checkpoint.max_to_keep must be >= 1, got {max_to_keep}")
+        self.directory = Path(directory).resolve()
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True)
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def save(self, state: TrainState, meta: dict[str, Any]) -> None:
+        """Asynchronous save of `state` at `state.step`; call `wait()` before reading it back."""
+        step = int(jax.device_get(state.step))
+        args = ocp.args.Composite(state=ocp.args.StandardSave(_state_tree(state)), meta=ocp.args.JsonSave(meta))
+        self._manager.save(step, args=args, force=True)
+
+    def restore(self, template: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]]:
+        """Restore into the structure (and shapes, dtypes) of `template`; raises CheckpointError if unreadable."""
+        self.wait()
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no complete checkpoint in {str(self.directory)!r}")
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _state_tree(template))
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+        try:
+            restored = self._manager.restore(step, args=args)
+        except Exception as err:  # orbax/tensorstore raise many types for damaged files
+            raise CheckpointError(
+                f"checkpoint step {step} in {str(self.directory)!r} is corrupt, incomplete or from a different "
+                f"model ({type(err).__name__}: {str(err)[:300]}); delete that step directory to fall back to an "
+                f"earlier one (complete steps: {self.all_steps()})"
+            ) from err
+        return template.replace(**restored["state"]), dict(restored["meta"] or {})
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()

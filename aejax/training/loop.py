@@ -1,0 +1,255 @@
+"""The fit loop: epochs of shuffled batches, validation, early stopping, NaN guard, logging, checkpoints, resume.
+
+Resuming is exact: the batch order of epoch e is a permutation drawn from (seed, e), the position inside the
+epoch is `step % steps_per_epoch`, and the step key is folded from the state's key, so a run killed at any
+moment and restarted ends with the same bits as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import linen as nn
+from tqdm.auto import tqdm
+
+from aejax.objectives.objective import Objective
+from aejax.training.checkpoint import Checkpointer
+from aejax.training.metrics_log import MetricsLog
+from aejax.training.optim import make_optimizer, make_schedule
+from aejax.training.state import TrainState, create_train_state
+from aejax.training.steps import make_eval_step, make_train_step
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or Inf loss; the message names the step and the last good checkpoint."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """Plain-value training settings (the `train` section of a config)."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    eval_batch_size: int = 1024
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    min_learning_rate_ratio: float = 0.0
+    grad_clip_norm: float = 0.0
+    early_stopping_patience: int = 0
+    early_stopping_min_delta: float = 0.0
+    log_every_steps: int = 25
+    progress: bool = True
+
+    def steps_per_epoch(self, num_train: int) -> int:
+        if self.batch_size < 1:
+            raise ValueError(f"train.batch_size must be >= 1, got {self.batch_size}")
+        if num_train < self.batch_size:
+            raise ValueError(
+                f"train.batch_size={self.batch_size} is larger than the training split ({num_train} examples)"
+            )
+        return num_train // self.batch_size  # the last partial batch is dropped; each epoch reshuffles
+
+    def build_optimizer(self, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+        schedule = make_schedule(
+            self.schedule, self.learning_rate, total_steps, self.warmup_steps, self.min_learning_rate_ratio
+        )
+        return make_optimizer(self.optimizer, schedule, self.weight_decay, self.grad_clip_norm), schedule
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointSpec:
+    every_steps: int = 0  # 0: at the end of each epoch
+    max_to_keep: int = 3
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The batch order of one epoch, a function of (seed, epoch) alone."""
+    return np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)
+
+
+def evaluate(
+    eval_fn, state: TrainState, x: np.ndarray, batch_size: int
+) -> dict[str, float]:
+    """Means over every example of `x` (the last batch is padded and masked, never dropped)."""
+    totals: dict[str, float] = {}
+    n = x.shape[0]
+    batch_size = min(batch_size, n)
+    for start in range(0, n, batch_size):
+        chunk = x[start : start + batch_size]
+        weight = np.ones(batch_size, np.float32)
+        if chunk.shape[0] < batch_size:
+            pad = batch_size - chunk.shape[0]
+            weight[chunk.shape[0] :] = 0.0
+            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+        sums = jax.device_get(eval_fn(state, {"x": chunk, "weight": weight}))
+        for key, value in sums.items():
+            totals[key] = totals.get(key, 0.0) + float(value)
+    count = totals.pop("count")
+    return {key: value / count for key, value in totals.items()}
+
+
+@dataclasses.dataclass
+class _EarlyStopping:
+    patience: int
+    min_delta: float
+    best: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record an epoch's validation value; True when training should stop."""
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+    def to_meta(self) -> dict[str, Any]:
+        return {"best_val": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs}
+
+    def load_meta(self, meta: Mapping[str, Any]) -> None:
+        self.best = math.inf if meta.get("best_val") is None else float(meta["best_val"])
+        self.best_epoch = int(meta.get("best_epoch", -1))
+        self.bad_epochs = int(meta.get("bad_epochs", 0))
+
+
+@dataclasses.dataclass
+class TrainResult:
+    state: TrainState
+    total_steps: int
+    steps_per_epoch: int
+    resumed_from: int | None
+    stopped_early: bool
+    best_val: float | None
+    best_epoch: int
+    history: list[dict[str, Any]]
+
+
+def _mean_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
+    keys = records[0].keys()
+    return {k: float(np.mean([float(r[k]) for r in records])) for k in keys}
+
+
+def run_training(
+    *,
+    model: nn.Module,
+    objective: Objective,
+    x_train: np.ndarray,
+    x_val: np.ndarray | None,
+    train: TrainSpec,
+    checkpoint: CheckpointSpec,
+    seed: int,
+    workdir: Path | None,
+) -> TrainResult:
+    """Train (or resume) and return the final state; writes checkpoints and metrics when `workdir` is set."""
+    n_train = x_train.shape[0]
+    steps_per_epoch = train.steps_per_epoch(n_train)
+    total_steps = train.epochs * steps_per_epoch
+    tx, schedule = train.build_optimizer(total_steps)
+    input_shape = tuple(x_train.shape[1:])
+    state = create_train_state(model, tx, input_shape, seed)
+    train_fn = make_train_step(model, objective, schedule)
+    eval_fn = make_eval_step(model, objective)
+    stopper = _EarlyStopping(train.early_stopping_patience, train.early_stopping_min_delta)
+    if train.early_stopping_patience > 0 and x_val is None:
+        raise ValueError("train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)")
+
+    checkpointer = Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None
+    log = MetricsLog(workdir / "metrics.jsonl") if workdir else None
+    resumed_from, stopped_early = None, False
+    if checkpointer is not None and checkpointer.latest_step() is not None:
+        state, meta = checkpointer.restore(state)
+        resumed_from = int(state.step)
+        stopper.load_meta(meta)
+        stopped_early = bool(meta.get("stopped_early", False))
+        if log is not None:
+            log.truncate_after(resumed_from)
+
+    history: list[dict[str, Any]] = []
+    last_saved = resumed_from
+
+    def emit(record: dict[str, Any]) -> None:
+        history.append(record)
+        if log is not None:
+            log.append(record)
+
+    def save(state: TrainState, *, done: bool) -> None:
+        nonlocal last_saved
+        if checkpointer is None:
+            return
+        meta = {**stopper.to_meta(), "stopped_early": stopped_early, "finished": done,
+                "steps_per_epoch": steps_per_epoch, "total_steps": total_steps}
+        checkpointer.save(state, meta)
+        last_saved = int(state.step)
+
+    start = int(state.step)
+    x_device = jax.device_put(x_train)
+    take = jax.jit(lambda data, idx: data[idx])
+    pending: list[tuple[int, dict[str, jax.Array]]] = []
+    bar = tqdm(total=total_steps, initial=min(start, total_steps), disable=not train.progress,
+               desc="train", unit="step", dynamic_ncols=True, leave=False)
+    order, order_epoch = None, -1
+    try:
+        step = start
+        while step < total_steps and not stopped_early:
+            epoch, position = divmod(step, steps_per_epoch)
+            if order_epoch != epoch:
+                order, order_epoch = epoch_permutation(seed, epoch, n_train), epoch
+            idx = order[position * train.batch_size : (position + 1) * train.batch_size]
+            state, metrics = train_fn(state, {"x": take(x_device, jnp.asarray(idx))})
+            pending.append((step, metrics))
+            step += 1
+            epoch_end = step % steps_per_epoch == 0
+            save_due = (checkpoint.every_steps > 0 and step % checkpoint.every_steps == 0) or (
+                checkpoint.every_steps == 0 and epoch_end
+            )
+            if not (epoch_end or save_due or step % train.log_every_steps == 0 or step == total_steps):
+                continue
+            fetched = [(s, jax.device_get(m)) for s, m in pending]
+            pending.clear()
+            for s, m in fetched:
+                if not np.isfinite(m["loss"]):
+                    where = (f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
+                             if checkpointer is not None and last_saved is not None else "no checkpoint was saved")
+                    raise NonFiniteLossError(
+                        f"loss is {float(m['loss'])} at step {s} (epoch {s // steps_per_epoch}); training stopped "
+                        f"and {where}. Lower train.learning_rate or set train.grad_clip_norm."
+                    )
+            means = _mean_metrics([m for _, m in fetched])
+            emit({"split": "train", "step": step, "epoch": (step - 1) // steps_per_epoch, **means})
+            bar.update(len(fetched))
+            bar.set_postfix(loss=f"{means['loss']:.4g}", epoch=(step - 1) // steps_per_epoch)
+            if epoch_end and x_val is not None:
+                val = evaluate(eval_fn, state, x_val, train.eval_batch_size)
+                emit({"split": "val", "step": step, "epoch": epoch, **val})
+                stopped_early = stopper.update(val["reconstruction"], epoch)
+            if save_due or stopped_early or step == total_steps:
+                save(state, done=step == total_steps or stopped_early)
+        if checkpointer is not None and last_saved != int(state.step):
+            save(state, done=True)
+    finally:
+        bar.close()
+        if checkpointer is not None:
+            checkpointer.close()
+    return TrainResult(
+        state=state,
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        resumed_from=resumed_from,
+        stopped_early=stopped_early,
+        best_val=None if not math.isfinite(stopper.best) else stopper.best,
+        best_epoch=stopper.best_epoch,
+        history=history,
+    )

@@ -1,0 +1,97 @@
+"""Pure train and eval steps, and their jitted forms.
+
+`train_step(state, batch, *, model, objective, schedule) -> (state, metrics)`; the step key is
+`fold_in(state.rng, state.step)`, so the same seed and data give the same bits.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+
+from aejax.objectives.forward import Forward
+from aejax.objectives.objective import Objective
+from aejax.training.state import TrainState
+
+Batch = dict[str, jax.Array]
+
+
+def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None):
+    """Forward pass; returns (output, updated model_state) and only mutates collections that exist."""
+    variables = {"params": params, **model_state}
+    mutable = list(model_state.keys()) if train else False
+    if mutable:
+        output, new_state = model.apply(variables, x, train=train, rngs=rngs, mutable=mutable)
+        return output, dict(new_state)
+    return model.apply(variables, x, train=train, rngs=rngs), model_state
+
+
+def train_step(
+    state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective, schedule: optax.Schedule
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    x = batch["x"]
+    step_key = jax.random.fold_in(state.rng, state.step)
+    dropout_key, forward_key = jax.random.split(step_key)
+
+    def loss_fn(params):
+        output, model_state = _apply(model, params, state.model_state, x, train=True, rngs={"dropout": dropout_key})
+
+        def encode(inputs):
+            return model.apply({"params": params, **state.model_state}, inputs, train=False, method="encode")
+
+        forward = Forward(x=x, x_input=x, output=output, params=params, rng=forward_key, encode=encode)
+        loss, aux = objective(forward)
+        return loss, (aux, model_state)
+
+    (_, (aux, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {
+        **aux,
+        "grad_norm": optax.global_norm(grads),
+        "param_norm": optax.global_norm(params),
+        "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
+    }
+    new_state = state.replace(
+        step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state
+    )
+    return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective) -> dict[str, jax.Array]:
+    """Sums over the valid rows of a padded batch (`batch['weight']` is 1 for real rows, 0 for padding)."""
+    x, weight = batch["x"], batch["weight"]
+    output, _ = _apply(model, state.params, state.model_state, x, train=False)
+    per_example = objective.per_example_reconstruction(output, x)
+    squared = jnp.square(output.reconstruction - x).reshape(x.shape[0], -1).mean(axis=1)
+    return {
+        "reconstruction": jnp.sum(weight * per_example),
+        "mse": jnp.sum(weight * squared),
+        "count": jnp.sum(weight),
+    }
+
+
+def make_train_step(
+    model: nn.Module,
+    objective: Objective,
+    schedule: optax.Schedule,
+    *,
+    donate: bool = True,
+    max_traces: int | None = None,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+    """jit once; with `max_traces`, chex raises if the step is retraced more often than that."""
+    fn: Callable[..., Any] = functools.partial(train_step, model=model, objective=objective, schedule=schedule)
+    if max_traces is not None:
+        fn = chex.assert_max_traces(fn, n=max_traces)
+    return jax.jit(fn, donate_argnums=(0,) if donate else ())
+
+
+def make_eval_step(model: nn.Module, objective: Objective) -> Callable[[TrainState, Batch], dict[str, jax.Array]]:
+    return jax.jit(functools.partial(eval_step, model=model, objective=objective))

@@ -1,0 +1,70 @@
+"""The default aejax configuration: it declares every key an experiment may set.
+
+Experiments start from this file and override values; a key that is not declared here is an error
+(the message names the closest valid key). Run it as it is with
+
+    aejax train --config experiments/default.py --workdir runs/default
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    # digits | mnist | npz | tfds:<name> | arrays (arrays: passed to aejax.fit(data=...)).
+    config.data.source = "digits"
+    config.data.path = ""  # directory (mnist IDX files, tfds data_dir) or file (npz)
+    config.data.val_fraction = 0.1  # used where the source has no validation split of its own
+    config.data.test_fraction = 0.1  # used where the source has no test split of its own
+    config.data.split_seed = 0  # the permutation that carves train/val/test from one pool
+    config.data.max_examples = 0  # 0 keeps all; otherwise the pool is cut to this size before splitting
+    config.data.flatten = True  # (N, H, W[, C]) -> (N, H*W*C) for MLP models
+
+    config.model = ml_collections.ConfigDict()
+    config.model.encoder = "mlp"
+    config.model.decoder = "mlp"
+    config.model.latent_dim = 16
+    config.model.hidden = (128,)  # encoder widths, input side first
+    config.model.decoder_hidden = (-1,)  # (-1,) mirrors `hidden`; () means no hidden layer
+    config.model.activation = "relu"
+    config.model.code_activation = "identity"
+    config.model.output_activation = "sigmoid"  # applied to decoder logits to give the reconstruction
+    config.model.use_bias = True
+    config.model.kernel_init = "lecun_normal"
+    config.model.bias_init = 0.0
+    config.model.dropout = 0.0
+    config.model.layer_norm = False
+
+    config.loss = ml_collections.ConfigDict()
+    config.loss.reconstruction = "mse"  # mse | l1 | bernoulli
+    # label -> {"fn": registry name or "package.module:function", "weight": float}
+    config.loss.regularizers = ml_collections.ConfigDict()
+
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 20
+    config.train.batch_size = 128
+    config.train.eval_batch_size = 1024
+    config.train.optimizer = "adam"  # adam | adamw | sgd | momentum
+    config.train.learning_rate = 1e-3
+    config.train.weight_decay = 0.0  # decoupled (adamw) weight decay
+    config.train.schedule = "constant"  # constant | warmup_cosine
+    config.train.warmup_steps = 0
+    config.train.min_learning_rate_ratio = 0.0  # cosine floor as a fraction of the peak rate
+    config.train.grad_clip_norm = 0.0  # 0 turns clipping off
+    config.train.early_stopping_patience = 0  # epochs without val improvement; 0 turns it off
+    config.train.early_stopping_min_delta = 0.0
+    config.train.log_every_steps = 25
+    config.train.progress = True
+
+    config.checkpoint = ml_collections.ConfigDict()
+    config.checkpoint.every_steps = 0  # 0 saves at the end of every epoch
+    config.checkpoint.max_to_keep = 3
+
+    config.eval = ml_collections.ConfigDict()
+    config.eval.plots = True
+    config.eval.num_images = 16
+    config.eval.compare_pca = True
+    return config
