@@ -230,7 +230,7 @@ def run_training(
             means = _mean_metrics([m for _, m in fetched])
             emit({"split": "train", "step": step, "epoch": (step - 1) // steps_per_epoch, **means})
             bar.update(len(fetched))
-            bar.set_postfix(loss=f"{means['loss']:.4g}", epoch=(step - 1) // steps_per_epoch)
+            bar.set_postfix(loss=f"{means['loss']:.4g}", epoch=(step - 1) // steps_per_epoch, refresh=False)
             if epoch_end and x_val is not None:
                 val = evaluate(eval_fn, state, x_val, train.eval_batch_size)
                 emit({"split": "val", "step": step, "epoch": epoch, **val})

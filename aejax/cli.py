@@ -1,0 +1,153 @@
+"""The `aejax` command: train, eval and info. This module owns the flags; all logic is importable.
+
+    aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config.train.epochs=5 ...]
+    aejax eval --workdir runs/ae_digits [--split test]
+    aejax info --workdir runs/ae_digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aejax import config as config_lib
+
+logger = logging.getLogger("aejax")
+
+
+def _split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate `--config.a.b=value` / `--config.a.b value` overrides from the other arguments."""
+    rest, overrides = [], []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item.startswith("--config."):
+            body = item[len("--config.") :]
+            if "=" not in body:
+                if i + 1 >= len(items):
+                    raise SystemExit(f"aejax: {item} needs a value (--config.key.path=value)")
+                body = f"{body}={items[i + 1]}"
+                i += 1
+            overrides.append(body)
+        else:
+            rest.append(item)
+        i += 1
+    return rest, overrides
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aejax", description="Autoencoders in JAX/Flax.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train (or resume) an experiment; --config.a.b=value overrides keys")
+    train.add_argument("--config", required=True, help="experiment file (experiments/*.py) or its name")
+    train.add_argument("--workdir", required=True, help="directory for checkpoints, metrics and pictures")
+    evaluate = sub.add_parser("eval", help="print test metrics of a trained workdir as JSON")
+    evaluate.add_argument("--workdir", required=True)
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    info = sub.add_parser("info", help="print what a workdir holds as JSON")
+    info.add_argument("--workdir", required=True)
+    return parser
+
+
+def train_command(config_path: str, workdir: str, overrides: Sequence[str]) -> dict[str, Any]:
+    import aejax
+
+    config = config_lib.get_config(config_path)
+    config_lib.apply_overrides(config, overrides)
+    trained = aejax.fit(config, workdir=workdir)
+    return trained.results
+
+
+def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    import aejax
+    from aejax.baselines import pca_reconstruction_mse
+
+    trained = aejax.load(workdir)
+    config = trained.config
+    config_lib.apply_overrides(config, overrides)
+    dataset = aejax.get_dataset(config)
+    x, _ = dataset.split(split)
+    if x is None:
+        raise ValueError(f"the dataset {dataset.name!r} has no {split!r} split")
+    metrics: dict[str, Any] = {"split": split, "examples": int(x.shape[0]), "step": trained.step}
+    metrics.update(trained.evaluate(x))
+    if config.eval.compare_pca:
+        metrics["pca_mse"] = pca_reconstruction_mse(dataset.x_train, x, config.model.latent_dim, seed=config.seed)
+    return metrics
+
+
+def info_command(workdir: str) -> dict[str, Any]:
+    from aejax.trained import CONFIG_FILE, RUN_FILE
+    from aejax.training import Checkpointer, MetricsLog
+
+    path = Path(workdir)
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{workdir!r} is not an aejax workdir: {CONFIG_FILE} is missing")
+    config = config_lib.from_json((path / CONFIG_FILE).read_text())
+    run = json.loads((path / RUN_FILE).read_text()) if (path / RUN_FILE).is_file() else {}
+    checkpointer = Checkpointer(path / "checkpoints", max_to_keep=config.checkpoint.max_to_keep)
+    steps = checkpointer.all_steps()
+    checkpointer.close()
+    records = MetricsLog(path / "metrics.jsonl").read()
+    last = {split: next((r for r in reversed(records) if r.get("split") == split), None) for split in ("train", "val")}
+    results_file = path / "results.json"
+    return {
+        "workdir": str(path.resolve()),
+        "data": config.data.to_dict(),
+        "model": config.model.to_dict(),
+        "loss": {"reconstruction": config.loss.reconstruction, "regularizers": config.loss.regularizers.to_dict()},
+        "input_shape": run.get("input_shape"),
+        "total_steps": run.get("total_steps"),
+        "checkpoint_steps": steps,
+        "latest_step": steps[-1] if steps else None,
+        "last_train": last["train"],
+        "last_val": last["val"],
+        "results": json.loads(results_file.read_text()) if results_file.is_file() else None,
+        "pictures": sorted(p.name for p in path.glob("*.png")),
+    }
+
+
+def _print_train_summary(results: dict[str, Any]) -> None:
+    print(f"data: {results['data']}; {results['params']} params; {results['steps']}/{results['total_steps']} steps "
+          f"in {results['train_seconds']:.1f} s" + (" (stopped early)" if results["stopped_early"] else ""))
+    for split in ("val", "test"):
+        if split in results:
+            m = results[split]
+            line = f"{split} MSE per feature: autoencoder {m['mse']:.5f}"
+            if "pca_mse" in m:
+                line += f" | PCA ({m['pca_components']} components) {m['pca_mse']:.5f}"
+            print(line)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest, overrides = _split_overrides(argv)
+    args = _parser().parse_args(rest)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("absl", "jax", "orbax"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "train":
+            results = train_command(args.config, args.workdir, overrides)
+            _print_train_summary(results)
+            print(f"workdir: {args.workdir} (metrics.jsonl, results.json, checkpoints/, *.png)")
+        elif args.command == "eval":
+            print(json.dumps(eval_command(args.workdir, args.split, overrides), indent=2))
+        else:
+            if overrides:
+                raise ValueError("aejax info takes no --config.* overrides")
+            print(json.dumps(info_command(args.workdir), indent=2, default=str))
+    except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as err:
+        print(f"aejax {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
