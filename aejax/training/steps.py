@@ -55,8 +55,8 @@ def train_step(
     params = optax.apply_updates(state.params, updates)
     metrics = {
         **aux,
-        "grad_norm": optax.global_norm(grads),
-        "param_norm": optax.global_norm(params),
+        "grad_norm": optax.tree.norm(grads),
+        "param_norm": optax.tree.norm(params),
         "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
     }
     new_state = state.replace(
@@ -87,7 +87,11 @@ def make_train_step(
     max_traces: int | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """jit once; with `max_traces`, chex raises if the step is retraced more often than that."""
-    fn: Callable[..., Any] = functools.partial(train_step, model=model, objective=objective, schedule=schedule)
+    bound = functools.partial(train_step, model=model, objective=objective, schedule=schedule)
+
+    def fn(state: TrainState, batch: Batch):
+        return bound(state, batch)
+
     if max_traces is not None:
         fn = chex.assert_max_traces(fn, n=max_traces)
     return jax.jit(fn, donate_argnums=(0,) if donate else ())

@@ -1,0 +1,152 @@
+"""End-to-end fit: it learns, writes its workdir, reloads, resumes, stops early, and guards against NaN."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import aejax
+from aejax.training import NonFiniteLossError
+
+
+@pytest.fixture
+def blob_data(blobs):
+    x_train, x_val, x_test = blobs
+    return aejax.data.from_arrays(x_train, x_val, x_test)
+
+
+def _leaves(tree):
+    return jax.tree_util.tree_leaves(jax.device_get(tree))
+
+
+def test_fit_learns_and_writes_workdir(tiny_config, blob_data, tmp_path):
+    tiny_config.train.epochs = 30
+    tiny_config.train.learning_rate = 3e-3
+    tiny_config.eval.plots = True
+    trained = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    records = aejax.training.MetricsLog(tmp_path / "metrics.jsonl").read()
+    train = [r for r in records if r["split"] == "train"]
+    val = [r for r in records if r["split"] == "val"]
+    assert len(val) == 30 and [r["epoch"] for r in val] == list(range(30))
+    assert train[-1]["loss"] < 0.5 * train[0]["loss"]  # it learns
+    assert [r["step"] for r in train] == sorted(r["step"] for r in train)
+    assert trained.step == 30 * (256 // 32)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["test"]["mse"] < results["test"]["pca_mse"] * 3  # sane scale next to the baseline
+    for name in ("reconstructions.png", "loss_curves.png", "config.json", "run.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    # Anomaly scores: not constant, and higher off the training distribution.
+    scores = trained.score(blob_data.x_test)
+    noise = np.random.default_rng(1).uniform(size=blob_data.x_test.shape).astype(np.float32)
+    assert np.std(scores) > 0
+    assert np.median(trained.score(noise)) > np.median(scores)
+
+
+def test_trained_handle_shapes_batching_and_reload(tiny_config, blob_data, tmp_path):
+    trained = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path / "run")
+    x = blob_data.x_test
+    trained.batch_size = 7  # exercise chunking with a padded last chunk
+    z = trained.encode(x)
+    assert z.shape == (64, 4)
+    np.testing.assert_allclose(trained.decode(z), trained.reconstruct(x), rtol=1e-5, atol=1e-6)
+    assert trained.score(x).shape == (64,)
+    with pytest.raises(ValueError, match=r"expects \(batch, 16\), got \(3, 15\)"):
+        trained.encode(np.zeros((3, 15), np.float32))
+    with pytest.raises(ValueError, match="non-finite"):
+        trained.score(np.full((2, 16), np.nan, np.float32))
+
+    loaded = aejax.load(tmp_path / "run")
+    loaded.batch_size = 7
+    assert loaded.step == trained.step
+    for a, b in zip(_leaves(loaded.params), _leaves(trained.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.reconstruct(x), trained.reconstruct(x))
+
+    trained.save(tmp_path / "exported")
+    exported = aejax.load(tmp_path / "exported")
+    exported.batch_size = 7
+    np.testing.assert_array_equal(exported.encode(x), trained.encode(x))
+    with pytest.raises(FileNotFoundError, match="not an aejax workdir"):
+        aejax.load(tmp_path / "nowhere")
+
+
+def test_fit_resumes_a_finished_run_without_training(tiny_config, blob_data, tmp_path):
+    first = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    again = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    assert again.results["resumed_from"] == first.step == again.step
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines
+    for a, b in zip(_leaves(first.params), _leaves(again.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # More epochs continue from the checkpoint.
+    tiny_config.train.epochs = 3
+    more = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    assert more.step == 3 * (256 // 32) and more.results["resumed_from"] == first.step
+
+
+def test_fit_refuses_a_workdir_of_another_model(tiny_config, blob_data, tmp_path):
+    aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    tiny_config.model.latent_dim = 5
+    with pytest.raises(ValueError, match="model.latent_dim"):
+        aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+
+
+def test_early_stopping(tiny_config, blob_data):
+    tiny_config.train.epochs = 50
+    tiny_config.train.early_stopping_patience = 2
+    tiny_config.train.early_stopping_min_delta = 10.0  # nothing counts as an improvement after epoch 0
+    trained = aejax.fit(tiny_config, data=blob_data)
+    assert trained.results["stopped_early"]
+    assert trained.step == 3 * (256 // 32)
+    assert trained.results["best_epoch"] == 0
+
+
+def test_early_stopping_needs_validation(tiny_config, blobs):
+    tiny_config.train.early_stopping_patience = 2
+    with pytest.raises(ValueError, match="validation split"):
+        aejax.fit(tiny_config, data=aejax.data.from_arrays(blobs[0]))
+
+
+def test_nan_guard_names_the_step_and_keeps_a_finite_checkpoint(tiny_config, blob_data, tmp_path):
+    for key in ("activation", "output_activation", "code_activation"):
+        tiny_config.model[key] = "identity"
+    tiny_config.train.optimizer = "sgd"
+    tiny_config.train.learning_rate = 30.0  # a linear AE with this step size diverges to inf, then NaN
+    tiny_config.train.epochs = 50
+    tiny_config.checkpoint.every_steps = 1
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+ \(epoch \d+\).*last good checkpoint is step \d+"):
+        aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    restored = aejax.load(tmp_path)
+    assert restored.step > 0
+    assert all(np.isfinite(leaf).all() for leaf in _leaves(restored.params))
+
+
+def test_bernoulli_loss_needs_sigmoid_output(tiny_config, blob_data):
+    tiny_config.loss.reconstruction = "bernoulli"
+    trained = aejax.fit(tiny_config, data=blob_data)
+    assert trained.results["test"]["reconstruction"] > 0
+    tiny_config.model.output_activation = "identity"
+    with pytest.raises(ValueError, match="output_activation='sigmoid'"):
+        aejax.fit(tiny_config, data=blob_data)
+
+
+def test_regularizers_are_reported_per_term(tiny_config, blob_data, tmp_path):
+    tiny_config.loss.regularizers = {
+        "code": {"fn": "code_l2", "weight": 1e-3},
+        "weights": {"fn": "weight_l2", "weight": 1e-4},
+    }
+    aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    record = next(r for r in aejax.training.MetricsLog(tmp_path / "metrics.jsonl").read() if r["split"] == "train")
+    assert record["reg/code"] > 0 and record["reg/weights"] > 0
+    expected = record["reconstruction"] + 1e-3 * record["reg/code"] + 1e-4 * record["reg/weights"]
+    np.testing.assert_allclose(record["loss"], expected, rtol=1e-5)
+
+
+def test_fit_on_default_digits_beats_pca(tiny_config):
+    tiny_config.model.latent_dim = 12
+    tiny_config.model.hidden = (128,)
+    tiny_config.train.epochs = 40
+    tiny_config.train.learning_rate = 3e-3
+    trained = aejax.fit(tiny_config)
+    assert trained.results["test"]["mse"] < trained.results["test"]["pca_mse"]

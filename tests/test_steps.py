@@ -1,0 +1,118 @@
+"""Train/eval steps: jit once, determinism, agreement with a hand-written step, schedules and clipping."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from aejax.models import ModelSpec, build_model
+from aejax.objectives import Objective
+from aejax.training import (
+    TrainSpec,
+    create_train_state,
+    evaluate,
+    make_eval_step,
+    make_optimizer,
+    make_schedule,
+    make_train_step,
+)
+
+SPEC = ModelSpec(latent_dim=3, hidden=(8,))
+
+
+def _setup(seed=0, learning_rate=1e-2):
+    model = build_model(SPEC, (16,))
+    schedule = optax.constant_schedule(learning_rate)
+    state = create_train_state(model, optax.adam(schedule), (16,), seed)
+    return model, Objective("mse"), schedule, state
+
+
+def _batch(seed, n=8, d=16):
+    return {"x": jnp.asarray(np.random.default_rng(seed).uniform(size=(n, d)), jnp.float32)}
+
+
+def test_train_step_traces_once_and_check_bites():
+    model, objective, schedule, state = _setup()
+    chex.clear_trace_counter()
+    step = make_train_step(model, objective, schedule, max_traces=1)
+    for i in range(4):
+        state, metrics = step(state, _batch(i))
+    assert int(state.step) == 4
+    with pytest.raises(AssertionError, match="trace"):
+        step(state, _batch(9, n=5))  # a new batch shape would recompile
+
+
+def test_same_seed_same_bits_different_seed_differs():
+    def run(seed):
+        model, objective, schedule, state = _setup(seed)
+        step = make_train_step(model, objective, schedule)
+        for i in range(5):
+            state, _ = step(state, _batch(i))
+        return jax.device_get(state.params)
+
+    a, b, c = run(0), run(0), run(1)
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not all(
+        np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(c), strict=True)
+    )
+
+
+def test_train_step_matches_hand_written_adam_step():
+    model, objective, schedule, state = _setup()
+    params0 = jax.device_get(state.params)
+    batch = _batch(3)
+
+    def loss_fn(params):
+        reconstruction = model.apply({"params": params}, batch["x"]).reconstruction
+        return jnp.mean(jnp.square(reconstruction - batch["x"]))
+
+    loss, grads = jax.value_and_grad(loss_fn)(params0)
+    tx = optax.adam(1e-2)
+    updates, _ = tx.update(grads, tx.init(params0), params0)
+    expected = optax.apply_updates(params0, updates)
+
+    new_state, metrics = make_train_step(model, objective, schedule, donate=False)(state, batch)
+    np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-6)
+    np.testing.assert_allclose(metrics["grad_norm"], optax.tree.norm(grads), rtol=1e-5)
+    np.testing.assert_allclose(metrics["learning_rate"], 1e-2, rtol=1e-6)
+    for got, want in zip(jax.tree_util.tree_leaves(new_state.params), jax.tree_util.tree_leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_evaluate_counts_every_example_including_the_partial_batch():
+    model, objective, _, state = _setup()
+    x = np.random.default_rng(0).uniform(size=(37, 16)).astype(np.float32)
+    metrics = evaluate(make_eval_step(model, objective), state, x, batch_size=16)
+    reconstruction = np.asarray(model.apply({"params": state.params}, x).reconstruction)
+    np.testing.assert_allclose(metrics["mse"], np.mean(np.square(reconstruction - x)), rtol=1e-5)
+    np.testing.assert_allclose(metrics["reconstruction"], metrics["mse"], rtol=1e-6)
+
+
+def test_warmup_cosine_schedule_endpoints():
+    schedule = make_schedule("warmup_cosine", 1e-3, total_steps=100, warmup_steps=10, min_ratio=0.1)
+    np.testing.assert_allclose(schedule(0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(schedule(10), 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(schedule(100), 1e-4, rtol=1e-5)
+    assert schedule(50) < 1e-3
+    with pytest.raises(ValueError, match="warmup_cosine"):
+        make_schedule("linear_decay", 1e-3, 10)
+
+
+def test_gradient_clipping_bounds_the_update():
+    params = {"w": jnp.ones((10,))}
+    grads = {"w": jnp.full((10,), 100.0)}
+    tx = make_optimizer("sgd", optax.constant_schedule(1.0), grad_clip_norm=0.5)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(optax.tree.norm(updates), 0.5, rtol=1e-5)
+
+
+def test_optimizer_settings_are_checked():
+    with pytest.raises(ValueError, match="adamw"):
+        make_optimizer("adam", optax.constant_schedule(1e-3), weight_decay=1e-4)
+    with pytest.raises(ValueError, match="valid names"):
+        make_optimizer("adagrad2", optax.constant_schedule(1e-3))
+    with pytest.raises(ValueError, match="larger than the training split"):
+        TrainSpec(batch_size=64).steps_per_epoch(10)
