@@ -33,7 +33,9 @@ def get_dataset(config: ml_collections.ConfigDict, data: Dataset | None = None) 
     if data is None:
         return load_dataset(SourceSpec(**config.data.to_dict()))
     if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an aejax.data.Dataset (see aejax.data.from_arrays), got {type(data).__name__}")
+        raise TypeError(
+            f"data must be an aejax.data.Dataset (see aejax.data.from_arrays), got {type(data).__name__}"
+        )
     return data.flattened() if config.data.flatten else data
 
 
@@ -121,7 +123,9 @@ def _results(config, dataset: Dataset, trained: Trained, result, seconds: float)
         if config.eval.compare_pca:
             k = config.model.latent_dim
             out[split]["pca_mse"] = pca_reconstruction_mse(dataset.x_train, x, k, seed=config.seed)
-            out[split]["pca_components"] = min(k, *dataset.x_train.reshape(dataset.x_train.shape[0], -1).shape)
+            out[split]["pca_components"] = min(
+                k, *dataset.x_train.reshape(dataset.x_train.shape[0], -1).shape
+            )
     return out
 
 
@@ -134,7 +138,10 @@ def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, An
     originals = np.asarray(x[:n])
     paths = [
         plots.save_reconstructions(
-            trained.workdir / "reconstructions.png", originals, trained.reconstruct(originals), dataset.display_shape
+            trained.workdir / "reconstructions.png",
+            originals,
+            trained.reconstruct(originals),
+            dataset.display_shape,
         )
     ]
     if records:

@@ -1,8 +1,8 @@
 """The `aejax` command: train, eval and info. This module owns the flags; all logic is importable.
 
-    aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config.train.epochs=5 ...]
-    aejax eval --workdir runs/ae_digits [--split test]
-    aejax info --workdir runs/ae_digits
+aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config.train.epochs=5 ...]
+aejax eval --workdir runs/ae_digits [--split test]
+aejax info --workdir runs/ae_digits
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dic
     metrics: dict[str, Any] = {"split": split, "examples": int(x.shape[0]), "step": trained.step}
     metrics.update(trained.evaluate(x))
     if config.eval.compare_pca:
-        metrics["pca_mse"] = pca_reconstruction_mse(dataset.x_train, x, config.model.latent_dim, seed=config.seed)
+        metrics["pca_mse"] = pca_reconstruction_mse(
+            dataset.x_train, x, config.model.latent_dim, seed=config.seed
+        )
     return metrics
 
 
@@ -95,13 +97,19 @@ def info_command(workdir: str) -> dict[str, Any]:
     steps = checkpointer.all_steps()
     checkpointer.close()
     records = MetricsLog(path / "metrics.jsonl").read()
-    last = {split: next((r for r in reversed(records) if r.get("split") == split), None) for split in ("train", "val")}
+    last = {
+        split: next((r for r in reversed(records) if r.get("split") == split), None)
+        for split in ("train", "val")
+    }
     results_file = path / "results.json"
     return {
         "workdir": str(path.resolve()),
         "data": config.data.to_dict(),
         "model": config.model.to_dict(),
-        "loss": {"reconstruction": config.loss.reconstruction, "regularizers": config.loss.regularizers.to_dict()},
+        "loss": {
+            "reconstruction": config.loss.reconstruction,
+            "regularizers": config.loss.regularizers.to_dict(),
+        },
         "input_shape": run.get("input_shape"),
         "total_steps": run.get("total_steps"),
         "checkpoint_steps": steps,
@@ -114,8 +122,10 @@ def info_command(workdir: str) -> dict[str, Any]:
 
 
 def _print_train_summary(results: dict[str, Any]) -> None:
-    print(f"data: {results['data']}; {results['params']} params; {results['steps']}/{results['total_steps']} steps "
-          f"in {results['train_seconds']:.1f} s" + (" (stopped early)" if results["stopped_early"] else ""))
+    print(
+        f"data: {results['data']}; {results['params']} params; {results['steps']}/{results['total_steps']} steps "
+        f"in {results['train_seconds']:.1f} s" + (" (stopped early)" if results["stopped_early"] else "")
+    )
     for split in ("val", "test"):
         if split in results:
             m = results[split]

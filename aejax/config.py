@@ -45,7 +45,9 @@ def _load_module_config(path: Path) -> ml_collections.ConfigDict:
         raise ValueError(f"config file {str(path)!r} defines no get_config() function")
     config = module.get_config()
     if not isinstance(config, ml_collections.ConfigDict):
-        raise TypeError(f"get_config() in {str(path)!r} returned {type(config).__name__}, expected a ConfigDict")
+        raise TypeError(
+            f"get_config() in {str(path)!r} returned {type(config).__name__}, expected a ConfigDict"
+        )
     return config
 
 
@@ -63,7 +65,9 @@ def get_config(name_or_path: str | Path) -> ml_collections.ConfigDict:
             path = candidate
         elif not path.exists():
             names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
-            raise FileNotFoundError(f"no config named {str(name_or_path)!r}; known configs: {', '.join(names)}")
+            raise FileNotFoundError(
+                f"no config named {str(name_or_path)!r}; known configs: {', '.join(names)}"
+            )
     config = _load_module_config(path)
     validate(config)
     return config
@@ -128,11 +132,15 @@ def validate(config: Mapping[str, Any]) -> None:
             _check_type(key, value, schema[key])
     missing = sorted(set(schema) - set(given))
     if missing:
-        raise ValueError(f"config is missing keys {missing}; start experiments from aejax.config.load_default()")
+        raise ValueError(
+            f"config is missing keys {missing}; start experiments from aejax.config.load_default()"
+        )
 
 
 def _validate_open_mapping(key: str, entries: Mapping[str, Any]) -> None:
     fields = OPEN_MAPPINGS[key]
+    if not isinstance(entries, Mapping):
+        raise ValueError(f"{key} must be a mapping label -> {{fn, weight}}, got {entries!r}")
     for label, entry in entries.items():
         if not isinstance(entry, Mapping):
             raise ValueError(f"{key}.{label} must be a mapping with keys {sorted(fields)}, got {entry!r}")
@@ -167,7 +175,11 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
         open_parent = next((m for m in OPEN_MAPPINGS if key.startswith(m + ".")), None)
         if open_parent is None and key not in schema:
             raise ValueError(f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?")
-        if open_parent is None:
+        if open_parent is not None:
+            field_type = OPEN_MAPPINGS[open_parent].get(key.rsplit(".", 1)[-1])
+            if field_type is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+        else:
             expected = schema[key]
             if isinstance(expected, str) and not isinstance(value, str):
                 value = text  # 'model.activation=1' style overrides of string keys stay strings

@@ -10,8 +10,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _save(fig, path: Path) -> Path:
@@ -48,8 +48,13 @@ def save_reconstructions(
         for row, source in enumerate((originals, reconstructions)):
             image = np.clip(_as_image(source[i], display_shape), 0.0, 1.0)
             ax = axes[2 * block + row, col]
-            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0, aspect="auto"
-                      if image.shape[0] == 1 else "equal")
+            ax.imshow(
+                image,
+                cmap="gray" if image.ndim == 2 else None,
+                vmin=0.0,
+                vmax=1.0,
+                aspect="auto" if image.shape[0] == 1 else "equal",
+            )
             if col == 0:
                 ax.set_title("input" if row == 0 else "reconstruction", fontsize=7, loc="left")
     return _save(fig, path)
@@ -66,8 +71,13 @@ def save_loss_curves(path: str | Path, records: Sequence[dict[str, Any]]) -> Pat
         for key in sorted(k for k in train[0] if k.startswith("reg/")):
             ax.plot(steps, [float(r[key]) for r in train], label=f"train {key}", alpha=0.7)
     if val:
-        ax.plot([r["step"] for r in val], [float(r["reconstruction"]) for r in val], "o-", ms=3,
-                label="val reconstruction")
+        ax.plot(
+            [r["step"] for r in val],
+            [float(r["reconstruction"]) for r in val],
+            "o-",
+            ms=3,
+            label="val reconstruction",
+        )
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     positive = all(float(r["loss"]) > 0 for r in train) and all(float(r["reconstruction"]) > 0 for r in val)

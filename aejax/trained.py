@@ -82,9 +82,14 @@ class Trained:
     def _check(self, x, expected: tuple[int, ...], what: str) -> np.ndarray:
         array = check_array(what, x, value_range=None)
         if tuple(array.shape[1:]) != expected:
-            if math.prod(array.shape[1:]) == math.prod(expected) and tuple(array.shape[1:]) == self.display_shape:
+            if (
+                math.prod(array.shape[1:]) == math.prod(expected)
+                and tuple(array.shape[1:]) == self.display_shape
+            ):
                 return array.reshape(array.shape[0], *expected)
-            raise ValueError(f"{what} expects (batch, {', '.join(map(str, expected))}), got {tuple(array.shape)}")
+            raise ValueError(
+                f"{what} expects (batch, {', '.join(map(str, expected))}), got {tuple(array.shape)}"
+            )
         return array
 
     def _batched(self, name: str, x: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ def test_fit_resumes_a_finished_run_without_training(tiny_config, blob_data, tmp
 def test_fit_refuses_a_workdir_of_another_model(tiny_config, blob_data, tmp_path):
     aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
     tiny_config.model.latent_dim = 5
-    with pytest.raises(ValueError, match="model.latent_dim"):
+    with pytest.raises(ValueError, match=r"model\.latent_dim"):
         aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
 
 
@@ -115,7 +115,9 @@ def test_nan_guard_names_the_step_and_keeps_a_finite_checkpoint(tiny_config, blo
     tiny_config.train.learning_rate = 30.0  # a linear AE with this step size diverges to inf, then NaN
     tiny_config.train.epochs = 50
     tiny_config.checkpoint.every_steps = 1
-    with pytest.raises(NonFiniteLossError, match=r"at step \d+ \(epoch \d+\).*last good checkpoint is step \d+"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"at step \d+ \(epoch \d+\).*last good checkpoint is step \d+"
+    ):
         aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
     restored = aejax.load(tmp_path)
     assert restored.step > 0
@@ -137,7 +139,9 @@ def test_regularizers_are_reported_per_term(tiny_config, blob_data, tmp_path):
         "weights": {"fn": "weight_l2", "weight": 1e-4},
     }
     aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
-    record = next(r for r in aejax.training.MetricsLog(tmp_path / "metrics.jsonl").read() if r["split"] == "train")
+    record = next(
+        r for r in aejax.training.MetricsLog(tmp_path / "metrics.jsonl").read() if r["split"] == "train"
+    )
     assert record["reg/code"] > 0 and record["reg/weights"] > 0
     expected = record["reconstruction"] + 1e-3 * record["reg/code"] + 1e-4 * record["reg/weights"]
     np.testing.assert_allclose(record["loss"], expected, rtol=1e-5)

@@ -38,7 +38,7 @@ def test_train_step_traces_once_and_check_bites():
     chex.clear_trace_counter()
     step = make_train_step(model, objective, schedule, max_traces=1)
     for i in range(4):
-        state, metrics = step(state, _batch(i))
+        state, _ = step(state, _batch(i))
     assert int(state.step) == 4
     with pytest.raises(AssertionError, match="trace"):
         step(state, _batch(9, n=5))  # a new batch shape would recompile
@@ -56,7 +56,8 @@ def test_same_seed_same_bits_different_seed_differs():
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
     assert not all(
-        np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(c), strict=True)
+        np.array_equal(x, y)
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(c), strict=True)
     )
 
 
@@ -78,7 +79,9 @@ def test_train_step_matches_hand_written_adam_step():
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-6)
     np.testing.assert_allclose(metrics["grad_norm"], optax.tree.norm(grads), rtol=1e-5)
     np.testing.assert_allclose(metrics["learning_rate"], 1e-2, rtol=1e-6)
-    for got, want in zip(jax.tree_util.tree_leaves(new_state.params), jax.tree_util.tree_leaves(expected), strict=True):
+    for got, want in zip(
+        jax.tree_util.tree_leaves(new_state.params), jax.tree_util.tree_leaves(expected), strict=True
+    ):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 

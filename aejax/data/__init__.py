@@ -7,8 +7,8 @@ from aejax.data.sources import SOURCES, SourceSpec, load_dataset, load_digits, l
 __all__ = [
     "SOURCES",
     "Dataset",
-    "check_array",
     "SourceSpec",
+    "check_array",
     "from_arrays",
     "load_dataset",
     "load_digits",

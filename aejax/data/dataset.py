@@ -19,12 +19,13 @@ def check_array(name: str, x, value_range: tuple[float, float] | None) -> np.nda
             f"{name} has dtype {array.dtype}; expected a floating-point array (float32) batch first{hint}"
         )
     if array.ndim < 2:
-        raise ValueError(f"{name} must be batch first with shape (batch, features...), got shape {array.shape}")
+        raise ValueError(
+            f"{name} must be batch first with shape (batch, features...), got shape {array.shape}"
+        )
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); pass None to leave a split out")
     if any(d == 0 for d in array.shape[1:]):
         raise ValueError(f"{name} has a zero-sized feature axis: shape {array.shape}")
-    array = array.astype(np.float32, copy=False)
     finite = np.isfinite(array.reshape(array.shape[0], -1))
     if not finite.all():
         bad_rows = np.flatnonzero(~finite.all(axis=1))
@@ -40,7 +41,10 @@ def check_array(name: str, x, value_range: tuple[float, float] | None) -> np.nda
                 f"{name} has values in [{lo:.4g}, {hi:.4g}], outside the declared range [{low:g}, {high:g}]; "
                 "rescale the data or declare value_range=None"
             )
-    return array
+    limit = float(np.finfo(np.float32).max)
+    if array.dtype.itemsize > 4 and float(np.abs(array).max()) > limit:
+        raise ValueError(f"{name} has values beyond the float32 range (|x| > {limit:.3g})")
+    return array.astype(np.float32, copy=False)
 
 
 def _check_labels(name: str, y, n: int) -> np.ndarray:
@@ -112,15 +116,17 @@ class Dataset:
         if len(self.input_shape) == 1:
             return self
         flat = {
-            f"x_{s}": None if getattr(self, f"x_{s}") is None else getattr(self, f"x_{s}").reshape(
-                getattr(self, f"x_{s}").shape[0], -1
-            )
+            f"x_{s}": None
+            if getattr(self, f"x_{s}") is None
+            else getattr(self, f"x_{s}").reshape(getattr(self, f"x_{s}").shape[0], -1)
             for s in SPLITS
         }
         return dataclasses.replace(self, **flat, image_shape=self.display_shape)
 
     def summary(self) -> str:
-        sizes = ", ".join(f"{s}={getattr(self, f'x_{s}').shape[0]}" for s in SPLITS if getattr(self, f"x_{s}") is not None)
+        sizes = ", ".join(
+            f"{s}={getattr(self, f'x_{s}').shape[0]}" for s in SPLITS if getattr(self, f"x_{s}") is not None
+        )
         return f"{self.name}: {sizes}, example shape {self.input_shape}"
 
 
@@ -166,6 +172,10 @@ def split_pool(
     n = x.shape[0]
     order = np.random.default_rng(seed).permutation(n)
     n_val, n_test = round(n * val_fraction), round(n * test_fraction)
+    if n - n_val - n_test < 1:
+        raise ValueError(
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no training examples out of {n}"
+        )
     parts = {"val": order[:n_val], "test": order[n_val : n_val + n_test], "train": order[n_val + n_test :]}
     out = {}
     for split, idx in parts.items():

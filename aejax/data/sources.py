@@ -66,7 +66,9 @@ def load_mnist(spec: SourceSpec) -> Dataset:
     (e.g. the 10k test files): that pool split by val_fraction/test_fraction.
     """
     if not spec.path:
-        raise ValueError("data.source='mnist' needs data.path: a directory holding the MNIST *-idx3-ubyte.gz files")
+        raise ValueError(
+            "data.source='mnist' needs data.path: a directory holding the MNIST *-idx3-ubyte.gz files"
+        )
     directory = Path(spec.path).expanduser()
     if not directory.is_dir():
         raise FileNotFoundError(f"MNIST directory {str(directory)!r} does not exist (data.path)")
@@ -75,11 +77,15 @@ def load_mnist(spec: SourceSpec) -> Dataset:
         image_file, label_file = _find(directory, images), _find(directory, labels)
         if image_file is not None:
             if label_file is None:
-                raise FileNotFoundError(f"found {image_file.name} in {str(directory)!r} but not {labels}[.gz]")
+                raise FileNotFoundError(
+                    f"found {image_file.name} in {str(directory)!r} but not {labels}[.gz]"
+                )
             found[split] = (read_idx(image_file), read_idx(label_file))
     if not found:
         expected = ", ".join(f"{a}.gz" for a, _ in _MNIST_FILES.values())
-        raise FileNotFoundError(f"no MNIST IDX files in {str(directory)!r}; expected {expected} (with labels)")
+        raise FileNotFoundError(
+            f"no MNIST IDX files in {str(directory)!r}; expected {expected} (with labels)"
+        )
     arrays = {}
     for split, (images, labels) in found.items():
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
@@ -99,7 +105,10 @@ def load_npz(spec: SourceSpec) -> Dataset:
     path = Path(spec.path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"npz file {str(path)!r} does not exist (data.path)")
-    with np.load(path, allow_pickle=False) as archive:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"{str(path)!r} is not an .npz archive (save it with np.savez)")
+    with loaded as archive:
         arrays = {k: archive[k] for k in archive.files}
     scale = lambda a: a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a
     if "x_train" in arrays:
@@ -111,8 +120,15 @@ def load_npz(spec: SourceSpec) -> Dataset:
         x_train, y_train = _cut(kwargs.pop("x_train"), kwargs.pop("y_train", None), spec.max_examples)
         return Dataset(x_train=x_train, y_train=y_train, **kwargs, name=path.stem)
     if "x" in arrays:
+        unknown = sorted(set(arrays) - {"x", "y"})
+        if unknown:
+            raise ValueError(
+                f"{str(path)!r} has unexpected arrays {unknown} next to 'x'; expected only 'x' and 'y'"
+            )
         return _from_pool(spec, path.stem, scale(arrays["x"]), arrays.get("y"))
-    raise ValueError(f"{str(path)!r} holds {sorted(arrays)}; expected 'x_train' (+ x_val, x_test, y_*) or 'x' (+ 'y')")
+    raise ValueError(
+        f"{str(path)!r} holds {sorted(arrays)}; expected 'x_train' (+ x_val, x_test, y_*) or 'x' (+ 'y')"
+    )
 
 
 def load_tfds(spec: SourceSpec) -> Dataset:
@@ -139,7 +155,9 @@ def load_tfds(spec: SourceSpec) -> Dataset:
         try:
             records = tfds.data_source(name, split=split, data_dir=data_dir)
         except Exception as err:
-            raise FileNotFoundError(f"could not open tfds {name!r} split {split!r} (data_dir={data_dir}): {err}") from err
+            raise FileNotFoundError(
+                f"could not open tfds {name!r} split {split!r} (data_dir={data_dir}): {err}"
+            ) from err
         n = len(records) if not spec.max_examples else min(len(records), spec.max_examples)
         rows = [records[i] for i in range(n)]
         key = "image" if "image" in rows[0] else next(k for k, v in rows[0].items() if np.ndim(v) >= 2)

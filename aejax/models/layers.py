@@ -34,7 +34,6 @@ KERNEL_INITS: dict[str, Callable] = {
 }
 
 
-
 def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
     return lookup(ACTIVATIONS, name, "activation")
 

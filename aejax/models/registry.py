@@ -9,7 +9,6 @@ from typing import Any
 from flax import linen as nn
 
 from aejax._registry import lookup
-
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 
@@ -73,7 +72,6 @@ def _mlp_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
 
 ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_encoder}
 DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_decoder}
-
 
 
 def build_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> Autoencoder:

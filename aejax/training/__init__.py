@@ -1,6 +1,6 @@
 """Train state, pure steps, optimizers, checkpoints and the fit loop."""
 
-from aejax.training.checkpoint import CheckpointError, Checkpointer
+from aejax.training.checkpoint import Checkpointer, CheckpointError
 from aejax.training.loop import (
     CheckpointSpec,
     NonFiniteLossError,

@@ -33,7 +33,9 @@ class Checkpointer:
         if max_to_keep < 1:
             raise ValueError(f"checkpoint.max_to_keep must be >= 1, got {max_to_keep}")
         self.directory = Path(directory).resolve()
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True
+        )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
@@ -45,7 +47,9 @@ class Checkpointer:
     def save(self, state: TrainState, meta: dict[str, Any]) -> None:
         """Asynchronous save of `state` at `state.step`; call `wait()` before reading it back."""
         step = int(jax.device_get(state.step))
-        args = ocp.args.Composite(state=ocp.args.StandardSave(_state_tree(state)), meta=ocp.args.JsonSave(meta))
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(_state_tree(state)), meta=ocp.args.JsonSave(meta)
+        )
         self._manager.save(step, args=args, force=True)
 
     def restore(self, template: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]]:
@@ -72,3 +76,9 @@ class Checkpointer:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+    def __enter__(self) -> Checkpointer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -78,9 +78,7 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)
 
 
-def evaluate(
-    eval_fn, state: TrainState, x: np.ndarray, batch_size: int
-) -> dict[str, float]:
+def evaluate(eval_fn, state: TrainState, x: np.ndarray, batch_size: int) -> dict[str, float]:
     """Means over every example of `x` (the last batch is padded and masked, never dropped)."""
     totals: dict[str, float] = {}
     n = x.shape[0]
@@ -116,8 +114,11 @@ class _EarlyStopping:
         return self.patience > 0 and self.bad_epochs >= self.patience
 
     def to_meta(self) -> dict[str, Any]:
-        return {"best_val": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
-                "bad_epochs": self.bad_epochs}
+        return {
+            "best_val": self.best if math.isfinite(self.best) else None,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+        }
 
     def load_meta(self, meta: Mapping[str, Any]) -> None:
         self.best = math.inf if meta.get("best_val") is None else float(meta["best_val"])
@@ -189,8 +190,13 @@ def run_training(
         nonlocal last_saved
         if checkpointer is None:
             return
-        meta = {**stopper.to_meta(), "stopped_early": stopped_early, "finished": done,
-                "steps_per_epoch": steps_per_epoch, "total_steps": total_steps}
+        meta = {
+            **stopper.to_meta(),
+            "stopped_early": stopped_early,
+            "finished": done,
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": total_steps,
+        }
         checkpointer.save(state, meta)
         last_saved = int(state.step)
 
@@ -198,8 +204,15 @@ def run_training(
     x_device = jax.device_put(x_train)
     take = jax.jit(lambda data, idx: data[idx])
     pending: list[tuple[int, dict[str, jax.Array]]] = []
-    bar = tqdm(total=total_steps, initial=min(start, total_steps), disable=not train.progress,
-               desc="train", unit="step", dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=total_steps,
+        initial=min(start, total_steps),
+        disable=not train.progress,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
+    )
     order, order_epoch = None, -1
     try:
         step = start
@@ -221,8 +234,11 @@ def run_training(
             pending.clear()
             for s, m in fetched:
                 if not np.isfinite(m["loss"]):
-                    where = (f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
-                             if checkpointer is not None and last_saved is not None else "no checkpoint was saved")
+                    where = (
+                        f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
+                        if checkpointer is not None and last_saved is not None
+                        else "no checkpoint was saved"
+                    )
                     raise NonFiniteLossError(
                         f"loss is {float(m['loss'])} at step {s} (epoch {s // steps_per_epoch}); training stopped "
                         f"and {where}. Lower train.learning_rate or set train.grad_clip_norm."

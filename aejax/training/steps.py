@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import chex
 import jax
@@ -41,7 +40,9 @@ def train_step(
     dropout_key, forward_key = jax.random.split(step_key)
 
     def loss_fn(params):
-        output, model_state = _apply(model, params, state.model_state, x, train=True, rngs={"dropout": dropout_key})
+        output, model_state = _apply(
+            model, params, state.model_state, x, train=True, rngs={"dropout": dropout_key}
+        )
 
         def encode(inputs):
             return model.apply({"params": params, **state.model_state}, inputs, train=False, method="encode")
@@ -65,7 +66,9 @@ def train_step(
     return new_state, metrics
 
 
-def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective) -> dict[str, jax.Array]:
+def eval_step(
+    state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective
+) -> dict[str, jax.Array]:
     """Sums over the valid rows of a padded batch (`batch['weight']` is 1 for real rows, 0 for padding)."""
     x, weight = batch["x"], batch["weight"]
     output, _ = _apply(model, state.params, state.model_state, x, train=False)
@@ -97,5 +100,7 @@ def make_train_step(
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
 
-def make_eval_step(model: nn.Module, objective: Objective) -> Callable[[TrainState, Batch], dict[str, jax.Array]]:
+def make_eval_step(
+    model: nn.Module, objective: Objective
+) -> Callable[[TrainState, Batch], dict[str, jax.Array]]:
     return jax.jit(functools.partial(eval_step, model=model, objective=objective))
