@@ -368,7 +368,7 @@ def test_jacobian_regularizer_of_a_nonlinear_encoder_matches_numpy(penalties, bl
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("nonexistent_mod:f", "cannot import module 'nonexistent_mod'"),
+        ("nonexistent_mod:f", "importing module 'nonexistent_mod' failed"),
         ("math:nonexistent", "module 'math' has no callable 'nonexistent'"),
         ("math:pi", "module 'math' has no callable 'pi'"),
     ],

@@ -10,6 +10,7 @@ from flax import linen as nn
 
 from aejax._registry import lookup
 from aejax.models.autoencoder import Autoencoder
+from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 
 
@@ -80,6 +81,11 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> Autoencoder:
         raise ValueError(f"model.latent_dim must be >= 1, got {spec.latent_dim}")
     if any(w < 1 for w in spec.hidden) or any(w < 1 for w in spec.decoder_widths):
         raise ValueError(f"hidden widths must be >= 1, got {spec.hidden} / {spec.decoder_hidden}")
+    for name in (spec.activation, spec.code_activation, spec.output_activation):
+        get_activation(name)  # fail here with the valid names, not deep inside a trace
+    get_kernel_init(spec.kernel_init)
+    if not 0 <= spec.dropout < 1:
+        raise ValueError(f"model.dropout must be in [0, 1), got {spec.dropout}")
     encoder = lookup(ENCODERS, spec.encoder, "encoder")(spec, input_shape)
     decoder = lookup(DECODERS, spec.decoder, "decoder")(spec, input_shape)
     return Autoencoder(

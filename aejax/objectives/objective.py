@@ -44,7 +44,8 @@ class Objective:
         aux = {"reconstruction": reconstruction}
         for index, (label, fn, weight) in enumerate(self.regularizers):
             sub = forward.replace(rng=jax.random.fold_in(forward.rng, index))
-            value = jnp.asarray(resolve_regularizer(fn)(sub), dtype=jnp.float32)
+            value = jnp.asarray(resolve_regularizer(fn)(sub))
+            value = value.astype(jnp.result_type(reconstruction, value))
             if value.shape != ():
                 raise ValueError(f"regularizer {fn!r} must return a scalar, got shape {value.shape}")
             aux[f"reg/{label}"] = value

@@ -45,8 +45,8 @@ def resolve_regularizer(name: str) -> Regularizer:
     module_name, _, attr = name.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"regularizer {name!r}: cannot import module {module_name!r} ({err})") from err
+    except Exception as err:  # ImportError, or whatever the user's module raised while importing
+        raise ValueError(f"regularizer {name!r}: importing module {module_name!r} failed ({err!r})") from err
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
         raise ValueError(f"regularizer {name!r}: module {module_name!r} has no callable {attr!r}")

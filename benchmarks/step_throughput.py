@@ -1,0 +1,151 @@
+"""Train-step throughput of aejax models: steps/s, samples/s, compile time, fraction of measured matmul peak.
+
+    python benchmarks/step_throughput.py [--batch-sizes 128 1024] [--steps 200] [--out benchmarks/results]
+
+Writes `<out>/step_throughput-<platform>.json` and `.md`. Numbers are medians over repeats; the peak is a
+measured float32 matmul rate on the same device, and FLOPs per step come from XLA's cost analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from aejax.models import ModelSpec, build_model
+from aejax.objectives import Objective
+from aejax.training import create_train_state, make_train_step
+
+MODELS = {
+    "mlp_784-512-256-32": (ModelSpec(latent_dim=32, hidden=(512, 256)), (784,)),
+    "mlp_784-256-64": (ModelSpec(latent_dim=64, hidden=(256,)), (784,)),
+}
+
+
+def measured_matmul_peak(n: int, repeats: int = 5) -> float:
+    """float32 GFLOP/s of an n x n matmul (the practical peak this device reaches through XLA)."""
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def _flops(compiled) -> float | None:
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, list):
+        analysis = analysis[0] if analysis else {}
+    value = (analysis or {}).get("flops")
+    return float(value) if value else None
+
+
+def bench_one(name: str, batch_size: int, steps: int, repeats: int) -> dict:
+    spec, input_shape = MODELS[name]
+    model = build_model(spec, input_shape)
+    schedule = optax.constant_schedule(1e-3)
+    state = create_train_state(model, optax.adam(schedule), input_shape, seed=0)
+    step = make_train_step(model, Objective("mse"), schedule)
+    rng = np.random.default_rng(0)
+    batches = [
+        {"x": jnp.asarray(rng.uniform(size=(batch_size, *input_shape)), jnp.float32)} for _ in range(8)
+    ]
+
+    t = time.perf_counter()
+    compiled = jax.jit(step).lower(state, batches[0]).compile()
+    compile_seconds = time.perf_counter() - t
+    flops = _flops(compiled)
+    state, metrics = step(state, batches[0])  # first call compiles the donated step
+    jax.block_until_ready(metrics)
+
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for i in range(steps):
+            state, metrics = step(state, batches[i % len(batches)])
+        jax.block_until_ready((state, metrics))
+        rates.append(steps / (time.perf_counter() - t))
+    steps_per_second = statistics.median(rates)
+    return {
+        "model": name,
+        "batch_size": batch_size,
+        "steps_per_second": round(steps_per_second, 2),
+        "samples_per_second": round(steps_per_second * batch_size, 1),
+        "compile_seconds": round(compile_seconds, 3),
+        "gflop_per_step": None if flops is None else round(flops / 1e9, 4),
+        "achieved_gflops": None if flops is None else round(flops * steps_per_second / 1e9, 1),
+        "final_loss": float(metrics["loss"]),
+    }
+
+
+def peak_memory() -> dict:
+    device = jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    out = {"host_max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if stats and "peak_bytes_in_use" in stats:
+        out["device_peak_mib"] = round(stats["peak_bytes_in_use"] / 2**20, 1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 1024])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args()
+
+    device = jax.devices()[0]
+    peak = measured_matmul_peak(4096 if device.platform != "cpu" else 2048)
+    rows = []
+    for name in args.models:
+        for batch_size in args.batch_sizes:
+            row = bench_one(name, batch_size, args.steps, args.repeats)
+            if row["achieved_gflops"] is not None:
+                row["fraction_of_peak"] = round(row["achieved_gflops"] / peak, 3)
+            rows.append(row)
+            print(json.dumps(row))
+    report = {
+        "device": f"{device.platform}:{device.device_kind}",
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "matmul_peak_gflops_f32": round(peak, 1),
+        "memory": peak_memory(),
+        "results": rows,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"step_throughput-{device.platform}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        f"# Train-step throughput on {report['device']} (jax {report['jax']}, Python {report['python']})",
+        "",
+        f"Measured float32 matmul peak: {report['matmul_peak_gflops_f32']} GFLOP/s. Memory: {report['memory']}.",
+        "",
+        "| model | batch | steps/s | samples/s | compile s | GFLOP/step | GFLOP/s | fraction of peak |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['batch_size']} | {r['steps_per_second']} | {r['samples_per_second']} | "
+            f"{r['compile_seconds']} | {r['gflop_per_step']} | {r['achieved_gflops']} | {r.get('fraction_of_peak')} |"
+        )
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()
