@@ -61,6 +61,10 @@ def fit(
     """
     config_lib.validate(config)
     dataset = get_dataset(config, data)
+    if data is not None and config.data.source != "arrays":
+        # The workdir records where the data came from: in-memory arrays, not the configured source.
+        config = config.copy_and_resolve_references()
+        config.data.source = "arrays"
     model = model_from_config(config, dataset.input_shape)
     objective = objective_from_config(config)
     train_spec = TrainSpec(**config.train.to_dict())

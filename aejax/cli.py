@@ -71,6 +71,11 @@ def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dic
     trained = aejax.load(workdir)
     config = trained.config
     config_lib.apply_overrides(config, overrides)
+    if config.data.source == "arrays":
+        raise ValueError(
+            "this run was trained on in-memory arrays (data.source='arrays'); evaluate it in Python with "
+            "aejax.load(workdir).evaluate(x), or name a source: --config.data.source=... --config.data.path=..."
+        )
     dataset = aejax.get_dataset(config)
     x, _ = dataset.split(split)
     if x is None:

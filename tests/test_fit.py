@@ -154,3 +154,31 @@ def test_fit_on_default_digits_beats_pca(tiny_config):
     tiny_config.train.learning_rate = 3e-3
     trained = aejax.fit(tiny_config)
     assert trained.results["test"]["mse"] < trained.results["test"]["pca_mse"]
+
+
+def test_workdir_records_in_memory_data_and_eval_explains(tiny_config, blob_data, tmp_path, capsys):
+    from aejax import cli
+
+    aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    assert aejax.load(tmp_path).config.data.source == "arrays"
+    assert tiny_config.data.source == "digits"  # the caller's config is not mutated
+    aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)  # resuming with the same call is accepted
+    assert cli.main(["eval", "--workdir", str(tmp_path)]) == 2
+    assert "in-memory arrays" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("train.log_every_steps", 0, "log_every_steps must be >= 1"),
+        ("train.epochs", 0, "epochs must be >= 1"),
+        ("train.grad_clip_norm", -1.0, "grad_clip_norm must be >= 0"),
+        ("checkpoint.every_steps", -2, "every_steps must be >= 0"),
+        ("model.dropout", 1.0, r"dropout must be in \[0, 1\)"),
+    ],
+)
+def test_bad_settings_fail_before_training(tiny_config, blob_data, key, value, message):
+    section, name = key.split(".")
+    tiny_config[section][name] = value
+    with pytest.raises(ValueError, match=message):
+        aejax.fit(tiny_config, data=blob_data)

@@ -11,10 +11,9 @@ from flax import linen as nn
 from aejax.models.layers import get_activation, get_kernel_init
 
 
-class MLPStack(nn.Module):
-    """Dense layers, each followed by optional layer norm, the activation and dropout."""
+class _DenseSettings(nn.Module):
+    """Settings shared by every dense layer of an MLP part, and the layers built from them."""
 
-    widths: tuple[int, ...]
     activation: str = "relu"
     use_bias: bool = True
     kernel_init: str = "lecun_normal"
@@ -22,18 +21,39 @@ class MLPStack(nn.Module):
     dropout: float = 0.0
     layer_norm: bool = False
 
+    def _dense(self, features: int, name: str) -> nn.Dense:
+        return nn.Dense(
+            features,
+            use_bias=self.use_bias,
+            kernel_init=get_kernel_init(self.kernel_init),
+            bias_init=nn.initializers.constant(self.bias_init),
+            name=name,
+        )
+
+    def _stack(self, widths: tuple[int, ...]) -> MLPStack:
+        return MLPStack(
+            widths=tuple(widths),
+            activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_init=self.kernel_init,
+            bias_init=self.bias_init,
+            dropout=self.dropout,
+            layer_norm=self.layer_norm,
+            name="hidden",
+        )
+
+
+class MLPStack(_DenseSettings):
+    """Dense layers, each followed by optional layer norm, the activation and dropout."""
+
+    widths: tuple[int, ...] = ()
+
     @nn.compact
     def __call__(self, x_BxD: jax.Array, *, train: bool) -> jax.Array:
         act = get_activation(self.activation)
         h = x_BxD
         for i, width in enumerate(self.widths):
-            h = nn.Dense(
-                width,
-                use_bias=self.use_bias,
-                kernel_init=get_kernel_init(self.kernel_init),
-                bias_init=nn.initializers.constant(self.bias_init),
-                name=f"dense_{i}",
-            )(h)
+            h = self._dense(width, f"dense_{i}")(h)
             if self.layer_norm:
                 h = nn.LayerNorm(use_bias=self.use_bias, name=f"norm_{i}")(h)
             h = act(h)
@@ -42,71 +62,27 @@ class MLPStack(nn.Module):
         return h
 
 
-class MLPEncoder(nn.Module):
+class MLPEncoder(_DenseSettings):
     """(batch, *input_shape) -> (batch, latent_dim); inputs are flattened first."""
 
-    hidden: tuple[int, ...]
-    latent_dim: int
-    activation: str = "relu"
+    hidden: tuple[int, ...] = ()
+    latent_dim: int = 16
     code_activation: str = "identity"
-    use_bias: bool = True
-    kernel_init: str = "lecun_normal"
-    bias_init: float = 0.0
-    dropout: float = 0.0
-    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        h = x.reshape(x.shape[0], -1)
-        h = MLPStack(
-            tuple(self.hidden),
-            self.activation,
-            self.use_bias,
-            self.kernel_init,
-            self.bias_init,
-            self.dropout,
-            self.layer_norm,
-            name="hidden",
-        )(h, train=train)
-        z = nn.Dense(
-            self.latent_dim,
-            use_bias=self.use_bias,
-            kernel_init=get_kernel_init(self.kernel_init),
-            bias_init=nn.initializers.constant(self.bias_init),
-            name="code",
-        )(h)
-        return get_activation(self.code_activation)(z)
+        h = self._stack(self.hidden)(x.reshape(x.shape[0], -1), train=train)
+        return get_activation(self.code_activation)(self._dense(self.latent_dim, "code")(h))
 
 
-class MLPDecoder(nn.Module):
+class MLPDecoder(_DenseSettings):
     """(batch, latent_dim) -> logits of shape (batch, *output_shape)."""
 
-    hidden: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    activation: str = "relu"
-    use_bias: bool = True
-    kernel_init: str = "lecun_normal"
-    bias_init: float = 0.0
-    dropout: float = 0.0
-    layer_norm: bool = False
+    hidden: tuple[int, ...] = ()
+    output_shape: tuple[int, ...] = (1,)
 
     @nn.compact
     def __call__(self, z_BxK: jax.Array, *, train: bool) -> jax.Array:
-        h = MLPStack(
-            tuple(self.hidden),
-            self.activation,
-            self.use_bias,
-            self.kernel_init,
-            self.bias_init,
-            self.dropout,
-            self.layer_norm,
-            name="hidden",
-        )(z_BxK, train=train)
-        out = nn.Dense(
-            math.prod(self.output_shape),
-            use_bias=self.use_bias,
-            kernel_init=get_kernel_init(self.kernel_init),
-            bias_init=nn.initializers.constant(self.bias_init),
-            name="output",
-        )(h)
+        h = self._stack(self.hidden)(z_BxK, train=train)
+        out = self._dense(math.prod(self.output_shape), "output")(h)
         return jnp.reshape(out, (z_BxK.shape[0], *self.output_shape))

@@ -44,31 +44,28 @@ class ModelSpec:
         return tuple(self.decoder_hidden)
 
 
+def _dense_settings(spec: ModelSpec) -> dict:
+    return {
+        "activation": spec.activation,
+        "use_bias": spec.use_bias,
+        "kernel_init": spec.kernel_init,
+        "bias_init": spec.bias_init,
+        "dropout": spec.dropout,
+        "layer_norm": spec.layer_norm,
+    }
+
+
 def _mlp_encoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
     return MLPEncoder(
         hidden=tuple(spec.hidden),
         latent_dim=spec.latent_dim,
-        activation=spec.activation,
         code_activation=spec.code_activation,
-        use_bias=spec.use_bias,
-        kernel_init=spec.kernel_init,
-        bias_init=spec.bias_init,
-        dropout=spec.dropout,
-        layer_norm=spec.layer_norm,
+        **_dense_settings(spec),
     )
 
 
 def _mlp_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
-    return MLPDecoder(
-        hidden=spec.decoder_widths,
-        output_shape=tuple(input_shape),
-        activation=spec.activation,
-        use_bias=spec.use_bias,
-        kernel_init=spec.kernel_init,
-        bias_init=spec.bias_init,
-        dropout=spec.dropout,
-        layer_norm=spec.layer_norm,
-    )
+    return MLPDecoder(hidden=spec.decoder_widths, output_shape=tuple(input_shape), **_dense_settings(spec))
 
 
 ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_encoder}

@@ -51,6 +51,14 @@ class TrainSpec:
     log_every_steps: int = 25
     progress: bool = True
 
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "early_stopping_patience", "grad_clip_norm", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+
     def steps_per_epoch(self, num_train: int) -> int:
         if self.batch_size < 1:
             raise ValueError(f"train.batch_size must be >= 1, got {self.batch_size}")
@@ -71,6 +79,13 @@ class TrainSpec:
 class CheckpointSpec:
     every_steps: int = 0  # 0: at the end of each epoch
     max_to_keep: int = 3
+
+    def __post_init__(self):
+        if self.every_steps < 0 or self.max_to_keep < 1:
+            raise ValueError(
+                f"checkpoint.every_steps must be >= 0 and checkpoint.max_to_keep >= 1, "
+                f"got {self.every_steps} and {self.max_to_keep}"
+            )
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
