@@ -26,6 +26,7 @@ RESUMABLE_CHANGES = (
     "train.epochs",
     "train.progress",
     "train.log_every_steps",
+    "train.log_norms",
     "train.early_stopping_patience",
     "train.early_stopping_min_delta",
     "train.eval_batch_size",

@@ -119,3 +119,16 @@ def test_optimizer_settings_are_checked():
         make_optimizer("adagrad2", optax.constant_schedule(1e-3))
     with pytest.raises(ValueError, match="larger than the training split"):
         TrainSpec(batch_size=64).steps_per_epoch(10)
+
+
+def test_log_norms_off_drops_only_the_norm_metrics():
+    model, objective, schedule, state = _setup()
+    on = make_train_step(model, objective, schedule, donate=False)
+    off = make_train_step(model, objective, schedule, donate=False, log_norms=False)
+    state_on, metrics_on = on(state, _batch(0))
+    state_off, metrics_off = off(state, _batch(0))
+    assert set(metrics_on) - set(metrics_off) == {"grad_norm", "param_norm"}
+    for a, b in zip(
+        jax.tree_util.tree_leaves(state_on.params), jax.tree_util.tree_leaves(state_off.params), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)

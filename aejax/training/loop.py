@@ -49,6 +49,7 @@ class TrainSpec:
     early_stopping_patience: int = 0
     early_stopping_min_delta: float = 0.0
     log_every_steps: int = 25
+    log_norms: bool = True
     progress: bool = True
 
     def __post_init__(self):
@@ -176,7 +177,7 @@ def run_training(
     tx, schedule = train.build_optimizer(total_steps)
     input_shape = tuple(x_train.shape[1:])
     state = create_train_state(model, tx, input_shape, seed)
-    train_fn = make_train_step(model, objective, schedule)
+    train_fn = make_train_step(model, objective, schedule, log_norms=train.log_norms)
     eval_fn = make_eval_step(model, objective)
     stopper = _EarlyStopping(train.early_stopping_patience, train.early_stopping_min_delta)
     if train.early_stopping_patience > 0 and x_val is None:

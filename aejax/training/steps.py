@@ -33,7 +33,13 @@ def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None):
 
 
 def train_step(
-    state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective, schedule: optax.Schedule
+    state: TrainState,
+    batch: Batch,
+    *,
+    model: nn.Module,
+    objective: Objective,
+    schedule: optax.Schedule,
+    log_norms: bool = True,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     x = batch["x"]
     step_key = jax.random.fold_in(state.rng, state.step)
@@ -54,12 +60,10 @@ def train_step(
     (_, (aux, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {
-        **aux,
-        "grad_norm": optax.tree.norm(grads),
-        "param_norm": optax.tree.norm(params),
-        "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
-    }
+    metrics = {**aux, "learning_rate": jnp.asarray(schedule(state.step), jnp.float32)}
+    if log_norms:  # two extra passes over params and grads; off, the step runs at hand-written speed
+        metrics["grad_norm"] = optax.tree.norm(grads)
+        metrics["param_norm"] = optax.tree.norm(params)
     new_state = state.replace(
         step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state
     )
@@ -88,9 +92,12 @@ def make_train_step(
     *,
     donate: bool = True,
     max_traces: int | None = None,
+    log_norms: bool = True,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """jit once; with `max_traces`, chex raises if the step is retraced more often than that."""
-    bound = functools.partial(train_step, model=model, objective=objective, schedule=schedule)
+    bound = functools.partial(
+        train_step, model=model, objective=objective, schedule=schedule, log_norms=log_norms
+    )
 
     def fn(state: TrainState, batch: Batch):
         return bound(state, batch)
