@@ -182,3 +182,31 @@ def test_bad_settings_fail_before_training(tiny_config, blob_data, key, value, m
     tiny_config[section][name] = value
     with pytest.raises(ValueError, match=message):
         aejax.fit(tiny_config, data=blob_data)
+
+
+def test_nan_guard_catches_non_finite_parameters_behind_a_finite_loss(
+    tiny_config, blob_data, tmp_path, monkeypatch
+):
+    """An inf gradient at a save step leaves the loss finite but the params not; nothing bad is saved."""
+    import aejax.training.loop as loop
+
+    original = loop.make_train_step
+
+    def poisoned(*args, **kwargs):
+        step = original(*args, **kwargs)
+
+        def run(state, batch):
+            new_state, metrics = step(state, batch)
+            if int(new_state.step) == 7:
+                new_state = new_state.replace(params=jax.tree.map(lambda p: p * np.inf, new_state.params))
+            return new_state, metrics
+
+        return run
+
+    monkeypatch.setattr(loop, "make_train_step", poisoned)
+    tiny_config.checkpoint.every_steps = 1
+    with pytest.raises(NonFiniteLossError, match=r"parameters became non-finite at or before step 6"):
+        aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    restored = aejax.load(tmp_path)
+    assert restored.step == 6
+    assert all(np.isfinite(leaf).all() for leaf in _leaves(restored.params))

@@ -219,6 +219,9 @@ def run_training(
     start = int(state.step)
     x_device = jax.device_put(x_train)
     take = jax.jit(lambda data, idx: data[idx])
+    params_finite = jax.jit(
+        lambda tree: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+    )
     pending: list[tuple[int, dict[str, jax.Array]]] = []
     bar = tqdm(
         total=total_steps,
@@ -248,17 +251,23 @@ def run_training(
                 continue
             fetched = [(s, jax.device_get(m)) for s, m in pending]
             pending.clear()
+            where = (
+                f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
+                if checkpointer is not None and last_saved is not None
+                else "no checkpoint was saved"
+            )
+            advice = "Lower train.learning_rate or set train.grad_clip_norm."
             for s, m in fetched:
                 if not np.isfinite(m["loss"]):
-                    where = (
-                        f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
-                        if checkpointer is not None and last_saved is not None
-                        else "no checkpoint was saved"
-                    )
                     raise NonFiniteLossError(
                         f"loss is {float(m['loss'])} at step {s} (epoch {s // steps_per_epoch}); training stopped "
-                        f"and {where}. Lower train.learning_rate or set train.grad_clip_norm."
+                        f"and {where}. {advice}"
                     )
+            if not bool(params_finite(state.params)):  # a finite loss can still give an inf gradient
+                raise NonFiniteLossError(
+                    f"parameters became non-finite at or before step {step - 1} (epoch {(step - 1) // steps_per_epoch}); "
+                    f"training stopped and {where}. {advice}"
+                )
             means = _mean_metrics([m for _, m in fetched])
             emit({"split": "train", "step": step, "epoch": (step - 1) // steps_per_epoch, **means})
             bar.update(len(fetched))
