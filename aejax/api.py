@@ -22,7 +22,7 @@ from aejax.trained import (
     objective_from_config,
     write_run_files,
 )
-from aejax.training import CheckpointSpec, TrainSpec, count_params, evaluate, make_eval_step, run_training
+from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.metrics_log import MetricsLog, write_atomic
 
 logger = logging.getLogger("aejax")
@@ -95,6 +95,7 @@ def fit(
         display_shape=dataset.display_shape,
         total_steps=result.total_steps,
         workdir=workdir,
+        batch_size=config.train.eval_batch_size,
     )
     trained.results = _results(config, dataset, trained, result, seconds)
     if workdir is not None:
@@ -117,12 +118,11 @@ def _results(config, dataset: Dataset, trained: Trained, result, seconds: float)
         "best_epoch": result.best_epoch,
         "train_seconds": round(seconds, 3),
     }
-    eval_fn = make_eval_step(trained.model, trained.objective)
     for split in ("val", "test"):
         x, _ = dataset.split(split)
         if x is None:
             continue
-        metrics = evaluate(eval_fn, trained.state, x, config.train.eval_batch_size)
+        metrics = trained.evaluate(x)
         out[split] = metrics
         if config.eval.compare_pca:
             k = config.model.latent_dim

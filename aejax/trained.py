@@ -77,6 +77,7 @@ class Trained:
             "decode": jax.jit(lambda v, z: model.apply(v, z, train=False, method="decode")),
             "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
             "score": jax.jit(lambda v, x: per_example(model.apply(v, x, train=False), x)),
+            "eval_step": make_eval_step(model, self.objective),
         }
 
     def _check(self, x, expected: tuple[int, ...], what: str) -> np.ndarray:
@@ -123,7 +124,7 @@ class Trained:
     def evaluate(self, x) -> dict[str, float]:
         """Mean reconstruction loss and per-feature MSE over every example of `x`."""
         x = self._check(x, self.input_shape, "evaluate")
-        return evaluate(make_eval_step(self.model, self.objective), self.state, x, self.batch_size)
+        return evaluate(self._fns["eval_step"], self.state, x, self.batch_size)
 
     def save(self, directory: str | Path) -> Path:
         """Write config, run description and a checkpoint of the state; `aejax.load(directory)` reads it."""
@@ -178,4 +179,5 @@ def load(workdir: str | Path, step: int | None = None) -> Trained:
         total_steps=run["total_steps"],
         workdir=workdir,
         results=results,
+        batch_size=config.train.eval_batch_size,
     )

@@ -99,23 +99,20 @@ def _np_stable_bce(logits, target):
 
 
 @pytest.mark.parametrize("shape", [(5, 16), (3, 8, 8, 1)], ids=["flat", "image"])
-def test_mean_squared_error_matches_numpy(shape):
-    rng = np.random.default_rng(0)
-    recon = rng.uniform(size=shape).astype(np.float32)
-    target = rng.uniform(size=shape).astype(np.float32)
-    got = mean_squared_error(_output(reconstruction=recon), jnp.asarray(target))
-    want = np.mean(np.square(recon - target).reshape(shape[0], -1), axis=1)
-    assert got.shape == (shape[0],)
-    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.parametrize("shape", [(5, 16), (3, 8, 8, 1)], ids=["flat", "image"])
-def test_mean_absolute_error_matches_numpy(shape):
-    rng = np.random.default_rng(1)
-    recon = rng.normal(size=shape).astype(np.float32)
-    target = rng.normal(size=shape).astype(np.float32)
-    got = mean_absolute_error(_output(reconstruction=recon), jnp.asarray(target))
-    want = np.mean(np.abs(recon - target).reshape(shape[0], -1), axis=1)
+@pytest.mark.parametrize(
+    ("loss_fn", "reference", "seed", "draw"),
+    [
+        (mean_squared_error, lambda d: np.square(d), 0, "uniform"),
+        (mean_absolute_error, lambda d: np.abs(d), 1, "normal"),
+    ],
+    ids=["mse", "l1"],
+)
+def test_mean_feature_losses_match_numpy(shape, loss_fn, reference, seed, draw):
+    rng = np.random.default_rng(seed)
+    recon = getattr(rng, draw)(size=shape).astype(np.float32)
+    target = getattr(rng, draw)(size=shape).astype(np.float32)
+    got = loss_fn(_output(reconstruction=recon), jnp.asarray(target))
+    want = np.mean(reference(recon - target).reshape(shape[0], -1), axis=1)
     assert got.shape == (shape[0],)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-7)
 
