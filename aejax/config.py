@@ -15,10 +15,13 @@ from typing import Any
 
 import ml_collections
 
+from aejax.objectives.regularizers import regularizer_settings
+
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 DEFAULT_CONFIG_FILE = EXPERIMENTS_DIR / "default.py"
 
-# Keys whose children are user-chosen labels rather than schema keys; each child has exactly these fields.
+# Keys whose children are user-chosen labels rather than schema keys; each child has these fields (regularizer
+# entries may add settings: keyword arguments of their function).
 OPEN_MAPPINGS = {"loss.regularizers": {"fn": str, "weight": float}}
 
 # Keys a resumed run may change without invalidating its checkpoints.
@@ -141,15 +144,20 @@ def validate(config: Mapping[str, Any]) -> None:
 def _validate_open_mapping(key: str, entries: Mapping[str, Any]) -> None:
     fields = OPEN_MAPPINGS[key]
     if not isinstance(entries, Mapping):
-        raise ValueError(f"{key} must be a mapping label -> {{fn, weight}}, got {entries!r}")
+        raise ValueError(f"{key} must be a mapping label -> {{fn, weight, ...settings}}, got {entries!r}")
     for label, entry in entries.items():
         if not isinstance(entry, Mapping):
             raise ValueError(f"{key}.{label} must be a mapping with keys {sorted(fields)}, got {entry!r}")
-        for field in entry:
-            if field not in fields:
+        # Fields other than fn/weight are settings of the regularizer: keyword arguments its function takes.
+        extra = [field for field in entry if field not in fields]
+        fn = entry.get("fn")
+        accepted = regularizer_settings(fn) if extra and isinstance(fn, str) else []
+        for field in extra:
+            if accepted is not None and field not in accepted:
+                takes = f" ({fn!r} takes settings {accepted or 'none'})" if isinstance(fn, str) else ""
                 raise ValueError(
                     f"unknown config key '{key}.{label}.{field}'; did you mean "
-                    f"'{key}.{label}.{_closest(field, fields)}'?"
+                    f"'{key}.{label}.{_closest(field, [*fields, *accepted])}'?{takes}"
                 )
         for field, kind in fields.items():
             if field not in entry:

@@ -16,8 +16,10 @@ import numpy as np
 
 from aejax import config as config_lib
 from aejax.data.dataset import check_array
+from aejax.diagnostics import code_statistics, psnr
 from aejax.models import Autoencoder, ModelSpec, build_model
-from aejax.objectives import Objective
+from aejax.objectives import Corruption, Objective
+from aejax.objectives.jacobian import jacobian_frobenius_sq
 from aejax.training import Checkpointer, TrainSpec, TrainState, create_train_state, evaluate, make_eval_step
 from aejax.training.metrics_log import write_atomic
 
@@ -30,7 +32,15 @@ def model_from_config(config: ml_collections.ConfigDict, input_shape: tuple[int,
 
 
 def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
-    objective = Objective.from_mapping(config.loss.reconstruction, config.loss.regularizers.to_dict())
+    objective = Objective.from_mapping(
+        config.loss.reconstruction, config.loss.regularizers.to_dict(), config.loss.corruption.to_dict()
+    )
+    for label, fn, _, _ in objective.regularizers:
+        if fn == "kl_sparsity" and config.model.code_activation != "sigmoid":
+            raise ValueError(
+                f"loss.regularizers.{label} (kl_sparsity) reads code units as firing rates in (0, 1); set "
+                f"model.code_activation='sigmoid' (got {config.model.code_activation!r})"
+            )
     if objective.reconstruction == "bernoulli" and config.model.output_activation != "sigmoid":
         raise ValueError(
             "loss.reconstruction='bernoulli' reads decoder logits as Bernoulli means through a sigmoid; "
@@ -78,6 +88,11 @@ class Trained:
             "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
             "score": jax.jit(lambda v, x: per_example(model.apply(v, x, train=False), x)),
             "eval_step": make_eval_step(model, self.objective),
+            "jacobian_frobenius_sq": jax.jit(
+                lambda v, x: jacobian_frobenius_sq(
+                    lambda inputs: model.apply(v, inputs, train=False, method="encode"), x
+                )
+            ),
         }
 
     def _check(self, x, expected: tuple[int, ...], what: str) -> np.ndarray:
@@ -120,6 +135,31 @@ class Trained:
     def score(self, x) -> np.ndarray:
         """Per-example reconstruction loss (the configured one); higher means more anomalous."""
         return self._batched("score", self._check(x, self.input_shape, "score"))
+
+    def jacobian_norm(self, x) -> np.ndarray:
+        """Per-example Frobenius norm ||d code / d input||_F of the encoder at each row of `x` (exact)."""
+        x = self._check(x, self.input_shape, "jacobian_norm")
+        return np.sqrt(self._batched("jacobian_frobenius_sq", x))
+
+    def code_statistics(self, x, threshold: float | None = None) -> dict[str, float]:
+        """Sparsity of the codes of `x` (see aejax.diagnostics.code_statistics)."""
+        if threshold is None:
+            threshold = self.config.eval.active_threshold
+        return code_statistics(self.encode(x), threshold)
+
+    def denoising(self, x, corruption: Corruption | None = None, seed: int = 0) -> dict[str, float]:
+        """PSNR (dB) of the corrupted input and of its reconstruction against the clean `x`.
+
+        The corruption defaults to the one the model was trained with (`loss.corruption`).
+        """
+        x = self._check(x, self.input_shape, "denoising")
+        corruption = corruption or self.objective.corruption
+        noisy = np.asarray(jax.jit(corruption)(jnp.asarray(x), jax.random.PRNGKey(seed)))
+        return {
+            "psnr_noisy_input": psnr(x, noisy),
+            "psnr_reconstruction": psnr(x, self.reconstruct(noisy)),
+            "psnr_clean_reconstruction": psnr(x, self.reconstruct(x)),
+        }
 
     def evaluate(self, x) -> dict[str, float]:
         """Mean reconstruction loss and per-feature MSE over every example of `x`."""

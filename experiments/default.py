@@ -37,11 +37,22 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.bias_init = 0.0
     config.model.dropout = 0.0
     config.model.layer_norm = False
+    config.model.tied_weights = False  # decoder kernels = encoder kernels transposed (mirrored MLP only)
 
     config.loss = ml_collections.ConfigDict()
     config.loss.reconstruction = "mse"  # mse | l1 | bernoulli
-    # label -> {"fn": registry name or "package.module:function", "weight": float}
+    # label -> {"fn": registry name or "package.module:function", "weight": float, **settings}, e.g.
+    # {"sparse": {"fn": "kl_sparsity", "weight": 0.1, "rho": 0.05}}. Registered: code_l1, code_l2,
+    # kl_sparsity, contractive, contractive_hutchinson, weight_l1, weight_l2, bias_l1, bias_l2.
     config.loss.regularizers = ml_collections.ConfigDict()
+    # Denoising: the encoder sees a corrupted input and the loss compares with the clean one.
+    config.loss.corruption = ml_collections.ConfigDict()
+    config.loss.corruption.kind = "none"  # none | gaussian | masking | salt_and_pepper
+    config.loss.corruption.std = 0.3  # gaussian
+    config.loss.corruption.clip = True  # gaussian: clip the noisy input back to [0, 1]
+    config.loss.corruption.fraction = 0.25  # masking, salt_and_pepper: probability an input is hit
+    config.loss.corruption.low = 0.0  # salt_and_pepper values
+    config.loss.corruption.high = 1.0
 
     config.train = ml_collections.ConfigDict()
     config.train.epochs = 20
@@ -49,7 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.eval_batch_size = 1024
     config.train.optimizer = "adam"  # adam | adamw | sgd | momentum
     config.train.learning_rate = 1e-3
-    config.train.weight_decay = 0.0  # decoupled (adamw) weight decay
+    config.train.weight_decay = 0.0  # decoupled weight decay of kernels (adamw, or added before sgd/momentum)
     config.train.schedule = "constant"  # constant | warmup_cosine
     config.train.warmup_steps = 0
     config.train.min_learning_rate_ratio = 0.0  # cosine floor as a fraction of the peak rate
@@ -62,6 +73,13 @@ def get_config() -> ml_collections.ConfigDict:
     )
     config.train.progress = True
 
+    # Greedy layer-wise pretraining (stacked autoencoders): each layer of the MLP is first trained as a
+    # shallow autoencoder on the codes of the layers below it, then the deep model is fine-tuned end to end.
+    config.pretrain = ml_collections.ConfigDict()
+    config.pretrain.method = "none"  # none | greedy
+    config.pretrain.epochs = 5  # per layer
+    config.pretrain.learning_rate = 0.0  # 0 uses train.learning_rate
+
     config.checkpoint = ml_collections.ConfigDict()
     config.checkpoint.every_steps = 0  # 0 saves at the end of every epoch
     config.checkpoint.max_to_keep = 3
@@ -70,4 +88,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval.plots = True
     config.eval.num_images = 16
     config.eval.compare_pca = True
+    config.eval.active_threshold = 0.1  # a code unit counts as active for an example when |h| > this
+    config.eval.jacobian_examples = 1000  # test examples for the mean encoder Jacobian norm; 0 skips it
     return config

@@ -357,7 +357,8 @@ def test_config_missing_a_section():
         if section != "loss":
             config[section] = values
     with pytest.raises(
-        ValueError, match=r"config is missing keys \['loss.reconstruction', 'loss.regularizers'\]"
+        ValueError,
+        match=r"config is missing keys \['loss.corruption.clip', .*'loss.reconstruction', 'loss.regularizers'\]",
     ):
         validate(config)
 

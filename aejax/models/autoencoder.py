@@ -38,6 +38,10 @@ class Autoencoder(nn.Module):
 
     def decode_logits(self, z: jax.Array, *, train: bool = False) -> jax.Array:
         check_input_shape(z, (self.latent_dim,), who="decoder")
+        if getattr(self.decoder, "reads_encoder_kernels", False):
+            # Tied weights: the decoder reads the encoder's kernels (transposed) on every call.
+            kernels = type(self.encoder).kernels(self.encoder.variables["params"])
+            return self.decoder(z, train=train, kernels=kernels)
         return self.decoder(z, train=train)
 
     def decode(self, z: jax.Array, *, train: bool = False) -> jax.Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +75,13 @@ class MLPEncoder(_DenseSettings):
         h = self._stack(self.hidden)(x.reshape(x.shape[0], -1), train=train)
         return get_activation(self.code_activation)(self._dense(self.latent_dim, "code")(h))
 
+    @staticmethod
+    def kernels(params) -> list[jax.Array]:
+        """The kernels of an MLPEncoder's parameters, input side first."""
+        hidden = params.get("hidden", {})
+        count = sum(1 for name in hidden if name.startswith("dense_"))
+        return [hidden[f"dense_{i}"]["kernel"] for i in range(count)] + [params["code"]["kernel"]]
+
 
 class MLPDecoder(_DenseSettings):
     """(batch, latent_dim) -> logits of shape (batch, *output_shape)."""
@@ -86,3 +94,41 @@ class MLPDecoder(_DenseSettings):
         h = self._stack(self.hidden)(z_BxK, train=train)
         out = self._dense(math.prod(self.output_shape), "output")(h)
         return jnp.reshape(out, (z_BxK.shape[0], *self.output_shape))
+
+
+class _Bias(nn.Module):
+    """A bias on its own (the layer's kernel lives elsewhere, as in a tied decoder)."""
+
+    init_value: float = 0.0
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        return h + self.param("bias", nn.initializers.constant(self.init_value), (h.shape[-1],))
+
+
+class TiedMLPDecoder(_DenseSettings):
+    """The mirror of an MLPEncoder whose kernels are the encoder's, transposed; it owns only biases
+    (and norm parameters). Layer j maps with the transpose of encoder kernel n-1-j."""
+
+    output_shape: tuple[int, ...] = (1,)
+    reads_encoder_kernels: ClassVar[bool] = True
+
+    @nn.compact
+    def __call__(self, z_BxK: jax.Array, *, train: bool, kernels: list[jax.Array]) -> jax.Array:
+        act = get_activation(self.activation)
+        transposed = [k.T for k in reversed(kernels)]
+        h = z_BxK
+        for j, kernel in enumerate(transposed):
+            last = j == len(transposed) - 1
+            name = "output" if last else f"dense_{j}"
+            h = h @ kernel.astype(h.dtype)
+            if self.use_bias:
+                h = _Bias(self.bias_init, name=name)(h)
+            if last:
+                break
+            if self.layer_norm:
+                h = nn.LayerNorm(use_bias=self.use_bias, name=f"norm_{j}")(h)
+            h = act(h)
+            if self.dropout > 0:
+                h = nn.Dropout(self.dropout, deterministic=not train)(h)
+        return jnp.reshape(h, (z_BxK.shape[0], *self.output_shape))

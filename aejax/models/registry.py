@@ -11,7 +11,7 @@ from flax import linen as nn
 from aejax._registry import lookup
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.layers import get_activation, get_kernel_init
-from aejax.models.mlp import MLPDecoder, MLPEncoder
+from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +31,7 @@ class ModelSpec:
     bias_init: float = 0.0
     dropout: float = 0.0
     layer_norm: bool = False
+    tied_weights: bool = False
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -65,6 +66,13 @@ def _mlp_encoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
 
 
 def _mlp_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+    if spec.tied_weights:
+        if spec.encoder != "mlp" or spec.decoder_widths != tuple(reversed(spec.hidden)):
+            raise ValueError(
+                "model.tied_weights needs an mlp encoder and a mirrored decoder (model.decoder_hidden=(-1,)), "
+                f"got encoder {spec.encoder!r}, hidden {tuple(spec.hidden)}, decoder_hidden {tuple(spec.decoder_hidden)}"
+            )
+        return TiedMLPDecoder(output_shape=tuple(input_shape), **_dense_settings(spec))
     return MLPDecoder(hidden=spec.decoder_widths, output_shape=tuple(input_shape), **_dense_settings(spec))
 
 

@@ -1,41 +1,125 @@
-"""Regularizers: pure functions `regularizer(forward) -> scalar`, selected by name or import path.
+"""Regularizers: pure functions `regularizer(forward, **settings) -> scalar`, selected by name or import path.
 
-A user-written regularizer is any importable function of a `Forward`; configs name it as
-`"my_pkg.penalties:orthogonality"`.
+Settings beyond `fn` and `weight` in a config entry are passed as keyword arguments, e.g.
+`{"fn": "kl_sparsity", "weight": 0.1, "rho": 0.05}`. A user-written regularizer is any importable
+function of a `Forward`; configs name it as `"my_pkg.penalties:orthogonality"`.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from aejax._registry import lookup
 from aejax.objectives.forward import Forward
+from aejax.objectives.jacobian import hutchinson_frobenius_sq, jacobian_frobenius_sq
 
-Regularizer = Callable[[Forward], jax.Array]
+Regularizer = Callable[..., jax.Array]
+
+
+def _flat_code(forward: Forward) -> jax.Array:
+    code = forward.output.code
+    return code.reshape(code.shape[0], -1)
 
 
 def code_l2(forward: Forward) -> jax.Array:
     """Squared L2 norm of the code, summed over code units and averaged over the batch."""
-    code = forward.output.code
-    return jnp.mean(jnp.sum(jnp.square(code.reshape(code.shape[0], -1)), axis=1))
+    return jnp.mean(jnp.sum(jnp.square(_flat_code(forward)), axis=1))
 
 
-def _kernels(params) -> list[jax.Array]:
-    leaves = jax.tree_util.tree_leaves_with_path(params)
-    return [leaf for path, leaf in leaves if getattr(path[-1], "key", None) == "kernel"]
+def code_l1(forward: Forward) -> jax.Array:
+    """L1 activity penalty: sum_j |h_j|, averaged over the batch."""
+    return jnp.mean(jnp.sum(jnp.abs(_flat_code(forward)), axis=1))
+
+
+def kl_divergence_bernoulli(rho: float, rho_hat: jax.Array, eps: float = 1e-6) -> jax.Array:
+    """KL(Bernoulli(rho) || Bernoulli(rho_hat)) elementwise, with rho_hat clipped into [eps, 1 - eps]."""
+    rho_hat = jnp.clip(rho_hat, eps, 1.0 - eps)
+    return rho * (jnp.log(rho) - jnp.log(rho_hat)) + (1.0 - rho) * (jnp.log1p(-rho) - jnp.log1p(-rho_hat))
+
+
+def kl_sparsity(forward: Forward, *, rho: float = 0.05, eps: float = 1e-6) -> jax.Array:
+    """sum_j KL(rho || rho_hat_j), rho_hat_j the batch-mean activation of code unit j (codes in (0, 1))."""
+    if not 0.0 < rho < 1.0:
+        raise ValueError(f"kl_sparsity: rho must be in (0, 1), got {rho}")
+    rho_hat = jnp.mean(_flat_code(forward), axis=0)
+    return jnp.sum(kl_divergence_bernoulli(rho, rho_hat, eps))
+
+
+def contractive(forward: Forward) -> jax.Array:
+    """Exact ||J_f(x)||_F^2 of the encoder at the input it saw, averaged over the batch.
+
+    Costs one reverse pass per code unit (or forward pass per input, whichever is fewer) per example.
+    """
+    return jnp.mean(jacobian_frobenius_sq(forward.encode, forward.x_input))
+
+
+def contractive_hutchinson(
+    forward: Forward, *, num_projections: int = 1, distribution: str = "rademacher"
+) -> jax.Array:
+    """Unbiased estimate of `contractive` from `num_projections` Jacobian-vector products per example."""
+    values = hutchinson_frobenius_sq(
+        forward.encode, forward.x_input, forward.rng, num_projections, distribution
+    )
+    return jnp.mean(values)
+
+
+def _layer_params(params, name: str) -> list[jax.Array]:
+    """Leaves called `name` (kernel or bias) of layers; norm layers (those with a `scale`) are skipped."""
+    found = []
+
+    def visit(tree):
+        if isinstance(tree, Mapping):
+            if name in tree and "scale" not in tree and not isinstance(tree[name], Mapping):
+                found.append(tree[name])
+            for value in tree.values():
+                if isinstance(value, Mapping):
+                    visit(value)
+
+    visit(params)
+    return found
+
+
+def _sum_over(arrays: list[jax.Array], fn) -> jax.Array:
+    return sum((jnp.sum(fn(a)) for a in arrays), jnp.zeros(()))
 
 
 def weight_l2(forward: Forward) -> jax.Array:
     """Sum of squared kernel entries over all layers (biases and norm scales excluded)."""
-    kernels = _kernels(forward.params)
-    return sum((jnp.sum(jnp.square(k)) for k in kernels), jnp.zeros(()))
+    return _sum_over(_layer_params(forward.params, "kernel"), jnp.square)
 
 
-REGULARIZERS: dict[str, Regularizer] = {"code_l2": code_l2, "weight_l2": weight_l2}
+def weight_l1(forward: Forward) -> jax.Array:
+    """Sum of absolute kernel entries over all layers."""
+    return _sum_over(_layer_params(forward.params, "kernel"), jnp.abs)
+
+
+def bias_l2(forward: Forward) -> jax.Array:
+    """Sum of squared biases of dense/conv layers (norm-layer offsets excluded)."""
+    return _sum_over(_layer_params(forward.params, "bias"), jnp.square)
+
+
+def bias_l1(forward: Forward) -> jax.Array:
+    """Sum of absolute biases of dense/conv layers."""
+    return _sum_over(_layer_params(forward.params, "bias"), jnp.abs)
+
+
+REGULARIZERS: dict[str, Regularizer] = {
+    "code_l1": code_l1,
+    "code_l2": code_l2,
+    "kl_sparsity": kl_sparsity,
+    "contractive": contractive,
+    "contractive_hutchinson": contractive_hutchinson,
+    "weight_l1": weight_l1,
+    "weight_l2": weight_l2,
+    "bias_l1": bias_l1,
+    "bias_l2": bias_l2,
+}
 
 
 def resolve_regularizer(name: str) -> Regularizer:
@@ -51,3 +135,26 @@ def resolve_regularizer(name: str) -> Regularizer:
     if fn is None or not callable(fn):
         raise ValueError(f"regularizer {name!r}: module {module_name!r} has no callable {attr!r}")
     return fn
+
+
+def regularizer_settings(name: str) -> list[str] | None:
+    """Keyword settings the regularizer accepts (None when it takes any, via **kwargs)."""
+    fn = resolve_regularizer(name)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins or C functions: nothing to check against
+        return None
+    params = list(signature.parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def check_settings(name: str, settings: Mapping[str, Any]) -> None:
+    """Raise when `settings` are not keyword arguments the regularizer accepts."""
+    accepted = regularizer_settings(name)
+    unknown = sorted(set(settings) - set(accepted)) if accepted is not None else []
+    if unknown:
+        raise ValueError(
+            f"regularizer {name!r} takes no setting(s) {unknown}; its settings are {accepted or 'none'}"
+        )

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import jax
 import optax
 
 from aejax._registry import lookup
 
+
+def kernel_mask(params):
+    """True at kernels (weights of dense/conv layers); biases and norm parameters are not decayed."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) == "kernel", params
+    )
+
+
+def _decayed(base, wd):
+    """Decoupled weight decay w <- w - lr * wd * w on kernels, added to the update before the optimizer."""
+    if not wd:
+        return base
+    return optax.chain(optax.add_decayed_weights(wd, mask=kernel_mask), base)
+
+
 OPTIMIZERS = {
-    "adam": lambda lr, wd: optax.adam(lr),
-    "adamw": lambda lr, wd: optax.adamw(lr, weight_decay=wd),
-    "sgd": lambda lr, wd: optax.sgd(lr),
-    "momentum": lambda lr, wd: optax.sgd(lr, momentum=0.9, nesterov=True),
+    "adam": lambda lr, wd: _adam_with_decay(lr, wd),
+    "adamw": lambda lr, wd: optax.adamw(lr, weight_decay=wd, mask=kernel_mask),
+    "sgd": lambda lr, wd: _decayed(optax.sgd(lr), wd),
+    "momentum": lambda lr, wd: _decayed(optax.sgd(lr, momentum=0.9, nesterov=True), wd),
 }
+
+
+def _adam_with_decay(lr, wd):
+    if wd:
+        raise ValueError(
+            f"train.weight_decay={wd} with adam would be an L2 penalty rescaled by Adam; use "
+            "train.optimizer='adamw' for decoupled decay, or the 'weight_l2' regularizer for a loss penalty"
+        )
+    return optax.adam(lr)
 
 
 def make_schedule(
@@ -40,8 +65,6 @@ def make_optimizer(
     name: str, schedule: optax.Schedule, weight_decay: float = 0.0, grad_clip_norm: float = 0.0
 ) -> optax.GradientTransformation:
     """Gradient clipping by global norm (when > 0), then the named optimizer driven by `schedule`."""
-    if weight_decay and name != "adamw":
-        raise ValueError(f"train.weight_decay={weight_decay} needs train.optimizer='adamw', got {name!r}")
     base = lookup(OPTIMIZERS, name, "optimizer")(schedule, weight_decay)
     if grad_clip_norm > 0:
         return optax.chain(optax.clip_by_global_norm(grad_clip_norm), base)

@@ -44,16 +44,19 @@ def train_step(
     x = batch["x"]
     step_key = jax.random.fold_in(state.rng, state.step)
     dropout_key, forward_key = jax.random.split(step_key)
+    x_input = x
+    if objective.corruption.active:  # denoising: the encoder sees a corrupted copy, the loss the clean x
+        x_input = objective.corrupt(x, jax.random.fold_in(step_key, 2))
 
     def loss_fn(params):
         output, model_state = _apply(
-            model, params, state.model_state, x, train=True, rngs={"dropout": dropout_key}
+            model, params, state.model_state, x_input, train=True, rngs={"dropout": dropout_key}
         )
 
         def encode(inputs):
             return model.apply({"params": params, **state.model_state}, inputs, train=False, method="encode")
 
-        forward = Forward(x=x, x_input=x, output=output, params=params, rng=forward_key, encode=encode)
+        forward = Forward(x=x, x_input=x_input, output=output, params=params, rng=forward_key, encode=encode)
         loss, aux = objective(forward)
         return loss, (aux, model_state)
 
