@@ -15,6 +15,7 @@ from aejax import config as config_lib
 from aejax import plots
 from aejax.baselines import pca_reconstruction_mse
 from aejax.data import Dataset, SourceSpec, load_dataset
+from aejax.greedy import check_greedy_config, greedy_pretrain
 from aejax.trained import (
     CONFIG_FILE,
     Trained,
@@ -60,6 +61,10 @@ def fit(
     Returns a Trained handle whose `results` hold test metrics and the PCA baseline at the same code size.
     """
     config_lib.validate(config)
+    if config.pretrain.method not in ("none", "greedy"):
+        raise ValueError(f"unknown pretrain.method {config.pretrain.method!r}; valid: none, greedy")
+    if config.pretrain.method == "greedy":
+        check_greedy_config(config)
     dataset = get_dataset(config, data)
     if data is not None and config.data.source != "arrays":
         # The workdir records where the data came from: in-memory arrays, not the configured source.
@@ -76,6 +81,10 @@ def fit(
     logger.info("data %s", dataset.summary())
 
     started = time.perf_counter()
+    init_params, pretrain_summary = None, None
+    if config.pretrain.method == "greedy":
+        # Finished stages come back from their checkpoints at once; a resumed fine-tune ignores init_params.
+        init_params, pretrain_summary = greedy_pretrain(config, dataset, workdir)
     result = run_training(
         model=model,
         objective=objective,
@@ -85,6 +94,7 @@ def fit(
         checkpoint=CheckpointSpec(**config.checkpoint.to_dict()),
         seed=config.seed,
         workdir=workdir,
+        init_params=init_params,
     )
     seconds = time.perf_counter() - started
     trained = Trained(
@@ -98,6 +108,8 @@ def fit(
         batch_size=config.train.eval_batch_size,
     )
     trained.results = _results(config, dataset, trained, result, seconds)
+    if pretrain_summary is not None:
+        trained.results["pretrain"] = pretrain_summary
     if workdir is not None:
         write_atomic(workdir / "results.json", json.dumps(trained.results, indent=2, sort_keys=True) + "\n")
         if config.eval.plots:
@@ -130,6 +142,12 @@ def _results(config, dataset: Dataset, trained: Trained, result, seconds: float)
             out[split]["pca_components"] = min(
                 k, *dataset.x_train.reshape(dataset.x_train.shape[0], -1).shape
             )
+        out[split].update(trained.code_statistics(x))
+        if config.eval.jacobian_examples > 0:
+            norms = trained.jacobian_norm(x[: config.eval.jacobian_examples])
+            out[split]["jacobian_frobenius_mean"] = float(np.mean(norms))
+        if trained.objective.corruption.active:
+            out[split].update(trained.denoising(x, seed=config.seed))
     return out
 
 

@@ -154,6 +154,14 @@ class TrainResult:
     history: list[dict[str, Any]]
 
 
+def _checked_init_params(template: Any, params: Any) -> Any:
+    expected = jax.tree_util.tree_map(lambda x: (tuple(x.shape), str(x.dtype)), template)
+    given = jax.tree_util.tree_map(lambda x: (tuple(np.shape(x)), str(np.asarray(x).dtype)), params)
+    if jax.tree_util.tree_structure(template) != jax.tree_util.tree_structure(params) or expected != given:
+        raise ValueError(f"init_params do not match the model's parameters: expected {expected}, got {given}")
+    return jax.tree_util.tree_map(jnp.asarray, params)
+
+
 def _mean_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
     keys = records[0].keys()
     return {k: float(np.mean([float(r[k]) for r in records])) for k in keys}
@@ -169,14 +177,23 @@ def run_training(
     checkpoint: CheckpointSpec,
     seed: int,
     workdir: Path | None,
+    init_params: Any = None,
 ) -> TrainResult:
-    """Train (or resume) and return the final state; writes checkpoints and metrics when `workdir` is set."""
+    """Train (or resume) and return the final state; writes checkpoints and metrics when `workdir` is set.
+
+    `init_params` (same tree as the model's) replaces the seeded initialisation of a fresh run, e.g.
+    weights from greedy layer-wise pretraining; a resumed run takes its parameters from the checkpoint.
+    """
     n_train = x_train.shape[0]
     steps_per_epoch = train.steps_per_epoch(n_train)
     total_steps = train.epochs * steps_per_epoch
     tx, schedule = train.build_optimizer(total_steps)
     input_shape = tuple(x_train.shape[1:])
     state = create_train_state(model, tx, input_shape, seed)
+    if init_params is not None:
+        state = state.replace(
+            params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
+        )
     train_fn = make_train_step(model, objective, schedule, log_norms=train.log_norms)
     eval_fn = make_eval_step(model, objective)
     stopper = _EarlyStopping(train.early_stopping_patience, train.early_stopping_min_delta)
