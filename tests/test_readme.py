@@ -10,3 +10,50 @@ def test_ci_runs_the_readme_test_command():
     assert "aejax train --config experiments/ae_digits.py" in commands[0]
     assert commands[1] in (REPO / ".ci" / "run").read_text()
     assert (REPO / "experiments" / "ae_digits.py").is_file()
+
+
+def _block_after(readme: str, first_line: str) -> str:
+    """The fenced Python block whose first line starts with `first_line`."""
+    for block in readme.split("```python\n")[1:]:
+        code = block.split("```", 1)[0]
+        if code.splitlines()[0].startswith(first_line):
+            return code
+    raise AssertionError(f"no README code block starts with {first_line!r}")
+
+
+def test_readme_regularizer_example_runs_from_a_config(tmp_path, monkeypatch, tiny_config, blobs):
+    import jax.numpy as jnp
+    import numpy as np
+
+    import aejax
+    from aejax.models import AutoencoderOutput
+    from aejax.objectives import Forward
+
+    readme = (REPO / "README.md").read_text()
+    source = _block_after(readme, "# my_penalties.py")
+    body = [line for line in source.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(body) <= 10, "the README promises a regularizer in under 10 lines"
+    (tmp_path / "my_penalties.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "my_penalties", raising=False)
+
+    config = tiny_config
+    exec(_block_after(readme, "config.loss.regularizers = {"), {"config": config})
+    workdir = tmp_path / "run"
+    aejax.fit(config, data=aejax.data.from_arrays(*blobs), workdir=workdir)
+    records = [
+        r for r in aejax.training.MetricsLog(workdir / "metrics.jsonl").read() if r["split"] == "train"
+    ]
+    assert records and all(np.isfinite(r["reg/decorrelate"]) and r["reg/decorrelate"] >= 0 for r in records)
+
+    # Its value against NumPy: squared off-diagonal Pearson correlations of the code units.
+    import my_penalties
+
+    code = np.random.default_rng(0).normal(size=(64, 5)) @ np.random.default_rng(1).normal(size=(5, 5))
+    output = AutoencoderOutput(
+        reconstruction=jnp.zeros((64, 1)), code=jnp.asarray(code), logits=jnp.zeros((64, 1))
+    )
+    forward = Forward(x=None, x_input=None, output=output, params={}, rng=None, encode=None)
+    corr = np.corrcoef(code, rowvar=False)
+    expected = np.sum(np.square(corr - np.diag(np.diag(corr))))
+    np.testing.assert_allclose(float(my_penalties.decorrelation(forward, eps=0.0)), expected, rtol=1e-4)
