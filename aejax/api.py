@@ -132,23 +132,26 @@ def _results(config, dataset: Dataset, trained: Trained, result, seconds: float)
     }
     for split in ("val", "test"):
         x, _ = dataset.split(split)
-        if x is None:
-            continue
-        metrics = trained.evaluate(x)
-        out[split] = metrics
-        if config.eval.compare_pca:
-            k = config.model.latent_dim
-            out[split]["pca_mse"] = pca_reconstruction_mse(dataset.x_train, x, k, seed=config.seed)
-            out[split]["pca_components"] = min(
-                k, *dataset.x_train.reshape(dataset.x_train.shape[0], -1).shape
-            )
-        out[split].update(trained.code_statistics(x))
-        if config.eval.jacobian_examples > 0:
-            norms = trained.jacobian_norm(x[: config.eval.jacobian_examples])
-            out[split]["jacobian_frobenius_mean"] = float(np.mean(norms))
-        if trained.objective.corruption.active:
-            out[split].update(trained.denoising(x, seed=config.seed))
+        if x is not None:
+            out[split] = evaluate_split(trained, dataset, x)
     return out
+
+
+def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[str, Any]:
+    """Loss and MSE, PCA at the same code size, code sparsity, encoder Jacobian norm, denoising PSNR."""
+    config = trained.config
+    metrics: dict[str, Any] = dict(trained.evaluate(x))
+    if config.eval.compare_pca:
+        k = config.model.latent_dim
+        metrics["pca_mse"] = pca_reconstruction_mse(dataset.x_train, x, k, seed=config.seed)
+        metrics["pca_components"] = min(k, *dataset.x_train.reshape(dataset.x_train.shape[0], -1).shape)
+    metrics.update(trained.code_statistics(x))
+    if config.eval.jacobian_examples > 0:
+        norms = trained.jacobian_norm(x[: config.eval.jacobian_examples])
+        metrics["jacobian_frobenius_mean"] = float(np.mean(norms))
+    if trained.objective.corruption.active:
+        metrics.update(trained.denoising(x, seed=config.seed))
+    return metrics
 
 
 def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, Any]]) -> list[Path]:

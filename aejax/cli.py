@@ -66,7 +66,7 @@ def train_command(config_path: str, workdir: str, overrides: Sequence[str]) -> d
 
 def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     import aejax
-    from aejax.baselines import pca_reconstruction_mse
+    from aejax.api import evaluate_split
 
     trained = aejax.load(workdir)
     config = trained.config
@@ -81,11 +81,7 @@ def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dic
     if x is None:
         raise ValueError(f"the dataset {dataset.name!r} has no {split!r} split")
     metrics: dict[str, Any] = {"split": split, "examples": int(x.shape[0]), "step": trained.step}
-    metrics.update(trained.evaluate(x))
-    if config.eval.compare_pca:
-        metrics["pca_mse"] = pca_reconstruction_mse(
-            dataset.x_train, x, config.model.latent_dim, seed=config.seed
-        )
+    metrics.update(evaluate_split(trained, dataset, x))
     return metrics
 
 

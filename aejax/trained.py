@@ -108,10 +108,10 @@ class Trained:
             )
         return array
 
-    def _batched(self, name: str, x: np.ndarray) -> np.ndarray:
+    def _batched(self, name: str, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Run in fixed-size chunks (the last one padded) so any input length compiles once."""
         fn, variables = self._fns[name], self._variables()
-        size = min(self.batch_size, x.shape[0])
+        size = min(batch_size or self.batch_size, x.shape[0])
         outputs = []
         for start in range(0, x.shape[0], size):
             chunk = x[start : start + size]
@@ -139,7 +139,10 @@ class Trained:
     def jacobian_norm(self, x) -> np.ndarray:
         """Per-example Frobenius norm ||d code / d input||_F of the encoder at each row of `x` (exact)."""
         x = self._check(x, self.input_shape, "jacobian_norm")
-        return np.sqrt(self._batched("jacobian_frobenius_sq", x))
+        # Each example's Jacobian is materialised: keep a chunk's Jacobians under about 256 MB.
+        per_example = math.prod(self.input_shape) * self.model.latent_dim
+        size = max(1, min(self.batch_size, (64 << 20) // per_example))
+        return np.sqrt(self._batched("jacobian_frobenius_sq", x, size))
 
     def code_statistics(self, x, threshold: float | None = None) -> dict[str, float]:
         """Sparsity of the codes of `x` (see aejax.diagnostics.code_statistics)."""

@@ -30,6 +30,7 @@ RUNS = (  # (experiment config, what it shows)
     ("dae_masking_mnist", "denoising, masking 50%, 1024-d code"),
     ("sparse_l1_mnist", "sparse, L1 on ReLU code"),
     ("sparse_kl_mnist", "sparse, KL to rho 0.05"),
+    ("ae_sigmoid_mnist", "plain, sigmoid code (baseline of the next two)"),
     ("cae_mnist", "contractive, exact Jacobian"),
     ("cae_hutchinson_mnist", "contractive, Hutchinson (1 jvp)"),
     ("stacked_mnist", "stacked: greedy layer-wise + fine-tune"),

@@ -10,6 +10,6 @@ from aejax.config import get_config as _named
 def get_config():
     config = _named("cae_mnist")
     config.loss.regularizers = {
-        "contractive": {"fn": "contractive_hutchinson", "weight": 1e-3, "num_projections": 1}
+        "contractive": {"fn": "contractive_hutchinson", "weight": 3e-4, "num_projections": 1}
     }
     return config

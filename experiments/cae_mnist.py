@@ -2,7 +2,7 @@
 
     aejax train --config experiments/cae_mnist.py --workdir runs/cae_mnist
 
-Same network as ae_mnist.py. The exact penalty costs one reverse pass per code unit (32 here), so a step is
+Same network as ae_sigmoid_mnist.py (sigmoid code), its baseline. The exact penalty costs one reverse pass per code unit (32 here), so a step is
 several times slower than the plain one; cae_hutchinson_mnist.py estimates it with one jvp instead.
 results.json reports `jacobian_frobenius_mean` next to the test MSE.
 """
@@ -11,6 +11,6 @@ from aejax.config import get_config as _named
 
 
 def get_config():
-    config = _named("ae_mnist")
-    config.loss.regularizers = {"contractive": {"fn": "contractive", "weight": 1e-3}}
+    config = _named("ae_sigmoid_mnist")
+    config.loss.regularizers = {"contractive": {"fn": "contractive", "weight": 3e-4}}
     return config
