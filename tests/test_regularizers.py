@@ -659,6 +659,17 @@ def test_train_step_corrupts_the_encoder_input_and_reconstructs_the_clean_batch(
     assert float(m2["reg/input_gap"]) != m["reg/input_gap"]
 
 
+def test_max_traces_counts_each_train_step_on_its_own():
+    # Two independent steps (different objectives), each traced exactly once, from one call site.
+    model = build_model(ModelSpec(hidden=(), latent_dim=2), (4,))
+    schedule = make_schedule("constant", 1e-2, total_steps=1)
+    state = create_train_state(model, make_optimizer("sgd", schedule), (4,), seed=0)
+    batch = {"x": jnp.full((8, 4), 0.5)}
+    for objective in (Objective("mse"), Objective("l1")):
+        step = make_train_step(model, objective, schedule, donate=False, max_traces=1)
+        assert np.isfinite(float(step(state, batch)[1]["loss"]))
+
+
 # ----------------------------------------------------------------------------- tied weights
 
 

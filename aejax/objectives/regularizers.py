@@ -38,8 +38,11 @@ def code_l1(forward: Forward) -> jax.Array:
 
 
 def kl_divergence_bernoulli(rho: float, rho_hat: jax.Array, eps: float = 1e-6) -> jax.Array:
-    """KL(Bernoulli(rho) || Bernoulli(rho_hat)) elementwise, with rho_hat clipped into [eps, 1 - eps]."""
-    rho_hat = jnp.clip(rho_hat, eps, 1.0 - eps)
+    """KL(Bernoulli(rho) || Bernoulli(rho_hat)) elementwise, with rho_hat clipped into [eps, 1 - eps].
+
+    Computed in at least float32, so that 1 - eps stays below 1 for half-precision codes.
+    """
+    rho_hat = jnp.clip(rho_hat.astype(jnp.promote_types(rho_hat.dtype, jnp.float32)), eps, 1.0 - eps)
     return rho * (jnp.log(rho) - jnp.log(rho_hat)) + (1.0 - rho) * (jnp.log1p(-rho) - jnp.log1p(-rho_hat))
 
 

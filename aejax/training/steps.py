@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -97,7 +96,7 @@ def make_train_step(
     max_traces: int | None = None,
     log_norms: bool = True,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
-    """jit once; with `max_traces`, chex raises if the step is retraced more often than that."""
+    """jit once; with `max_traces`, the step raises if it is traced (compiled) more often than that."""
     bound = functools.partial(
         train_step, model=model, objective=objective, schedule=schedule, log_norms=log_norms
     )
@@ -106,7 +105,20 @@ def make_train_step(
         return bound(state, batch)
 
     if max_traces is not None:
-        fn = chex.assert_max_traces(fn, n=max_traces)
+        # A counter of this step's own (chex.assert_max_traces counts per call site, shared by steps).
+        traced = fn
+        traces = 0
+
+        def fn(state: TrainState, batch: Batch):
+            nonlocal traces
+            traces += 1
+            if traces > max_traces:
+                raise AssertionError(
+                    f"the train step was traced {traces} times (max_traces={max_traces}): shapes, dtypes or "
+                    "static arguments changed between calls"
+                )
+            return traced(state, batch)
+
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
 
