@@ -1,7 +1,7 @@
 """aejax: a JAX/Flax functional research framework for autoencoders."""
 
 from aejax import baselines, config, data, models, objectives, plots, training
-from aejax.api import fit, get_dataset
+from aejax.api import fit, get_dataset, run_task
 from aejax.config import get_config, load_default
 from aejax.trained import Trained, load
 
@@ -20,5 +20,6 @@ __all__ = [
     "models",
     "objectives",
     "plots",
+    "run_task",
     "training",
 ]

@@ -16,6 +16,9 @@ from aejax import plots
 from aejax.baselines import pca_reconstruction_mse
 from aejax.data import Dataset, SourceSpec, load_dataset
 from aejax.greedy import check_greedy_config, greedy_pretrain
+from aejax.tasks.autorec import run_autorec
+from aejax.tasks.features import run_features
+from aejax.tasks.reduction import run_reduce
 from aejax.trained import (
     CONFIG_FILE,
     Trained,
@@ -27,6 +30,28 @@ from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.metrics_log import MetricsLog, write_atomic
 
 logger = logging.getLogger("aejax")
+
+
+TASKS = {"reduce": run_reduce, "features": run_features, "autorec": run_autorec}
+TASK_REPORTS = ("reduce.json", "features.json", "autorec.json", "anomaly.json")
+
+
+def run_task(
+    config: ml_collections.ConfigDict, workdir: str | Path | None = None, data: Dataset | None = None
+) -> dict[str, Any]:
+    """Run the application named by `config.task.name` (reduce | features | autorec); returns its report,
+    which is also written to the workdir as `<task>.json` next to its pictures."""
+    config_lib.validate(config)
+    if config.task.name == "none":
+        raise ValueError(f"config.task.name is 'none'; set it to one of: {', '.join(TASKS)}")
+    task = TASKS.get(config.task.name)
+    if task is None:
+        raise ValueError(f"unknown task.name {config.task.name!r}; valid: {', '.join(TASKS)}")
+    if config.task.name == "autorec":
+        if data is not None:
+            raise ValueError("task 'autorec' reads its ratings from data.path (data.source='movielens')")
+        return task(config, workdir)
+    return task(config, workdir, data)
 
 
 def get_dataset(config: ml_collections.ConfigDict, data: Dataset | None = None) -> Dataset:
@@ -61,6 +86,10 @@ def fit(
     Returns a Trained handle whose `results` hold test metrics and the PCA baseline at the same code size.
     """
     config_lib.validate(config)
+    if config.data.source == "movielens" and data is None:
+        raise ValueError(
+            "data.source='movielens' holds ratings, not examples: run it as a task (task.name='autorec')"
+        )
     if config.pretrain.method not in ("none", "greedy"):
         raise ValueError(f"unknown pretrain.method {config.pretrain.method!r}; valid: none, greedy")
     if config.pretrain.method == "greedy":

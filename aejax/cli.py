@@ -3,6 +3,7 @@
 aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config.train.epochs=5 ...]
 aejax eval --workdir runs/ae_digits [--split test]
 aejax info --workdir runs/ae_digits
+aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: reduce|features|autorec)
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     info = sub.add_parser("info", help="print what a workdir holds as JSON")
     info.add_argument("--workdir", required=True)
+    task = sub.add_parser("task", help="run the application named by config.task.name; prints its report")
+    task.add_argument("--config", required=True, help="experiment file (experiments/*.py) or its name")
+    task.add_argument("--workdir", required=True)
     return parser
 
 
@@ -64,6 +68,56 @@ def train_command(config_path: str, workdir: str, overrides: Sequence[str]) -> d
     return trained.results
 
 
+def task_command(config_path: str, workdir: str, overrides: Sequence[str]) -> dict[str, Any]:
+    import aejax
+
+    config = config_lib.get_config(config_path)
+    config_lib.apply_overrides(config, overrides)
+    return aejax.run_task(config, workdir)
+
+
+def task_summaries(workdir: Path) -> dict[str, Any]:
+    """The task reports a workdir holds (reduce.json, features.json, ...), keyed by task."""
+    from aejax.api import TASK_REPORTS
+
+    return {
+        name.removesuffix(".json"): json.loads((workdir / name).read_text())
+        for name in TASK_REPORTS
+        if (workdir / name).is_file()
+    }
+
+
+def task_lines(name: str, report: dict[str, Any]) -> list[str]:
+    """A few lines of text a person reads instead of the task's JSON."""
+    if name == "autorec":
+        return [
+            f"autorec ({report['orientation']} rows): test RMSE {report['rmse_autorec']:.4f} | biased baseline "
+            f"{report['rmse_biased_baseline']:.4f} | global mean {report['rmse_global_mean']:.4f} "
+            f"({report['test_ratings']} held-out ratings)"
+        ]
+    if name == "reduce":
+        return [
+            f"reduce k={r['code_size']}: test squared error per example AE {r['ae_sse']:.2f} | PCA {r['pca_sse']:.2f}; "
+            f"trustworthiness AE {r['ae_trustworthiness']:.3f} | PCA {r['pca_trustworthiness']:.3f}"
+            for r in report["rows"]
+        ]
+    if name == "features":
+        k = report["code_size"]
+        return [
+            f"features: {label} linear probe {report[key]['linear_probe']:.4f}, {key_knn} {report[key]['knn']:.4f}"
+            for key, label, key_knn in (
+                ("autoencoder_codes", f"AE codes ({k})", "k-NN"),
+                ("pca_codes", f"PCA codes ({k})", "k-NN"),
+                ("raw_inputs", "raw inputs", "k-NN"),
+            )
+        ] + [
+            f"features: test squared error per example AE {report['test_sse_autoencoder']:.2f} | "
+            f"PCA {report['test_sse_pca']:.2f}"
+        ]
+    scalars = {k: v for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return [f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())]
+
+
 def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     import aejax
     from aejax.api import evaluate_split
@@ -71,6 +125,9 @@ def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dic
     trained = aejax.load(workdir)
     config = trained.config
     config_lib.apply_overrides(config, overrides)
+    tasks = task_summaries(Path(workdir))
+    if config.data.source == "arrays" and tasks:
+        return {"step": trained.step, "tasks": tasks}
     if config.data.source == "arrays":
         raise ValueError(
             "this run was trained on in-memory arrays (data.source='arrays'); evaluate it in Python with "
@@ -82,6 +139,8 @@ def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dic
         raise ValueError(f"the dataset {dataset.name!r} has no {split!r} split")
     metrics: dict[str, Any] = {"split": split, "examples": int(x.shape[0]), "step": trained.step}
     metrics.update(evaluate_split(trained, dataset, x))
+    if tasks:
+        metrics["tasks"] = tasks
     return metrics
 
 
@@ -119,6 +178,7 @@ def info_command(workdir: str) -> dict[str, Any]:
         "last_val": last["val"],
         "results": json.loads(results_file.read_text()) if results_file.is_file() else None,
         "pictures": sorted(p.name for p in path.glob("*.png")),
+        "tasks": task_summaries(path),
     }
 
 
@@ -148,8 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = train_command(args.config, args.workdir, overrides)
             _print_train_summary(results)
             print(f"workdir: {args.workdir} (metrics.jsonl, results.json, checkpoints/, *.png)")
+        elif args.command == "task":
+            report = task_command(args.config, args.workdir, overrides)
+            print("\n".join(task_lines(report["task"], report)))
+            print(f"workdir: {args.workdir} ({report['task']}.json and pictures)")
         elif args.command == "eval":
-            print(json.dumps(eval_command(args.workdir, args.split, overrides), indent=2))
+            metrics = eval_command(args.workdir, args.split, overrides)
+            print(json.dumps({k: v for k, v in metrics.items() if k != "tasks"}, indent=2))
+            for name, report in metrics.get("tasks", {}).items():
+                print("\n".join(task_lines(name, report)))
         else:
             if overrides:
                 raise ValueError("aejax info takes no --config.* overrides")

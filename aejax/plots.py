@@ -1,4 +1,5 @@
-"""Pictures written to the workdir: reconstructions grid and loss curves (PNG, written atomically)."""
+"""Pictures written to the workdir (PNG, written atomically): reconstructions, loss curves, latent scatter,
+error against code size."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG through a temporary file, then close it."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -57,7 +59,7 @@ def save_reconstructions(
             )
             if col == 0:
                 ax.set_title("input" if row == 0 else "reconstruction", fontsize=7, loc="left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_loss_curves(path: str | Path, records: Sequence[dict[str, Any]]) -> Path:
@@ -85,4 +87,41 @@ def save_loss_curves(path: str | Path, records: Sequence[dict[str, Any]]) -> Pat
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def save_latent_scatter(
+    path: str | Path, codes: np.ndarray, labels: np.ndarray | None, title: str = ""
+) -> Path:
+    """2-D codes (the first two dimensions of wider ones), coloured by label when labels are given."""
+    codes = np.asarray(codes).reshape(codes.shape[0], -1)
+    if codes.shape[1] < 2:
+        raise ValueError(f"a latent scatter needs codes with at least 2 dimensions, got {codes.shape[1]}")
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=3, alpha=0.6)
+    else:
+        points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, s=3, alpha=0.7, cmap="tab10")
+        fig.colorbar(points, ax=ax, label="label")
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def save_error_vs_code_size(
+    path: str | Path, rows: Sequence[dict[str, Any]], key: str, baseline_key: str
+) -> Path:
+    """Test error against code size k, autoencoder next to the baseline (log scale on both axes)."""
+    ks = [r["code_size"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(ks, [r[key] for r in rows], "o-", label="autoencoder")
+    ax.plot(ks, [r[baseline_key] for r in rows], "s--", label="PCA")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("code size k")
+    ax.set_ylabel("test squared error per example (sum over features)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)

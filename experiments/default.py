@@ -14,7 +14,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0
 
     config.data = ml_collections.ConfigDict()
-    # digits | mnist | npz | tfds:<name> | arrays (arrays: passed to aejax.fit(data=...)).
+    # digits | mnist | npz | tfds:<name> | arrays (arrays: passed to aejax.fit(data=...)) | movielens (a
+    # directory with u.data / ratings.dat / ratings.csv; read by the autorec task).
     config.data.source = "digits"
     config.data.path = ""  # directory (mnist IDX files, tfds data_dir) or file (npz)
     config.data.val_fraction = 0.1  # used where the source has no validation split of its own
@@ -79,6 +80,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.pretrain.method = "none"  # none | greedy
     config.pretrain.epochs = 5  # per layer
     config.pretrain.learning_rate = 0.0  # 0 uses train.learning_rate
+
+    # Applications, run with `aejax task --config ... --workdir ...` (see aejax/tasks).
+    config.task = ml_collections.ConfigDict()
+    config.task.name = "none"  # reduce | features | autorec
+    config.task.code_sizes = (2, 10, 30)  # reduce: one autoencoder per code size, next to PCA
+    config.task.neighbors = 5  # reduce: trustworthiness neighbourhood; features: k of the k-NN classifier
+    config.task.max_examples = 2000  # reduce/features: cap on test examples for the O(n^2) measures
+    config.task.orientation = "item"  # autorec: rows are items (I-AutoRec) or users (U-AutoRec)
+    config.task.test_ratio = 0.1  # autorec: held-out fraction of the ratings (seeded by data.split_seed)
 
     config.checkpoint = ml_collections.ConfigDict()
     config.checkpoint.every_steps = 0  # 0 saves at the end of every epoch

@@ -1,7 +1,8 @@
 """Reconstruction losses: pure per-example functions `loss(output, target) -> (batch,)`.
 
 Units: `mse` and `l1` are means over the features of one example; `bernoulli` is the negative
-log-likelihood in nats summed over the features of one example (targets in [0, 1]).
+log-likelihood in nats summed over the features of one example (targets in [0, 1]); `observed_sse` is
+the squared error summed over the observed (non-zero) entries of a rating vector.
 """
 
 from __future__ import annotations
@@ -43,12 +44,22 @@ def bernoulli_cross_entropy(output: AutoencoderOutput, target: jax.Array) -> jax
     return _per_example_sum(bernoulli_nll_from_logits(output.logits, target))
 
 
+def observed_squared_error(output: AutoencoderOutput, target: jax.Array) -> jax.Array:
+    """Squared error summed over the observed entries of one example (target != 0), as in AutoRec.
+
+    For rating vectors where 0 marks an unobserved entry; unobserved entries cost nothing.
+    """
+    error = jnp.where(target != 0, jnp.square(output.reconstruction - target), 0.0)
+    return _per_example_sum(error)
+
+
 ReconstructionLoss = Callable[[AutoencoderOutput, jax.Array], jax.Array]
 
 RECONSTRUCTION_LOSSES: dict[str, ReconstructionLoss] = {
     "mse": mean_squared_error,
     "l1": mean_absolute_error,
     "bernoulli": bernoulli_cross_entropy,
+    "observed_sse": observed_squared_error,
 }
 
 
