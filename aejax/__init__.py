@@ -1,6 +1,6 @@
 """aejax: a JAX/Flax functional research framework for autoencoders."""
 
-from aejax import baselines, config, data, models, objectives, plots, training
+from aejax import baselines, config, data, models, objectives, plots, tasks, training
 from aejax.api import fit, get_dataset, run_task
 from aejax.config import get_config, load_default
 from aejax.trained import Trained, load
@@ -21,5 +21,6 @@ __all__ = [
     "objectives",
     "plots",
     "run_task",
+    "tasks",
     "training",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from aejax import plots
 from aejax.baselines import pca_reconstruction_mse
 from aejax.data import Dataset, SourceSpec, load_dataset
 from aejax.greedy import check_greedy_config, greedy_pretrain
+from aejax.tasks.anomaly import run_anomaly
 from aejax.tasks.autorec import run_autorec
 from aejax.tasks.features import run_features
 from aejax.tasks.reduction import run_reduce
@@ -32,14 +34,14 @@ from aejax.training.metrics_log import MetricsLog, write_atomic
 logger = logging.getLogger("aejax")
 
 
-TASKS = {"reduce": run_reduce, "features": run_features, "autorec": run_autorec}
+TASKS = {"reduce": run_reduce, "features": run_features, "anomaly": run_anomaly, "autorec": run_autorec}
 TASK_REPORTS = ("reduce.json", "features.json", "autorec.json", "anomaly.json")
 
 
 def run_task(
     config: ml_collections.ConfigDict, workdir: str | Path | None = None, data: Dataset | None = None
 ) -> dict[str, Any]:
-    """Run the application named by `config.task.name` (reduce | features | autorec); returns its report,
+    """Run the application named by `config.task.name` (reduce | features | anomaly | autorec); returns its report,
     which is also written to the workdir as `<task>.json` next to its pictures."""
     config_lib.validate(config)
     if config.task.name == "none":
@@ -55,14 +57,30 @@ def run_task(
 
 
 def get_dataset(config: ml_collections.ConfigDict, data: Dataset | None = None) -> Dataset:
-    """The dataset a config names, or `data` (flattened if the config says so)."""
+    """The dataset a config names, or `data` (flattened if the config says so).
+
+    With data.binarize='dynamic' the validation and test splits are replaced by one fixed Bernoulli sample
+    (seeded by data.split_seed); the train split stays grey and is resampled in every step.
+    """
     if data is None:
-        return load_dataset(SourceSpec(**config.data.to_dict()))
-    if not isinstance(data, Dataset):
+        settings = config.data.to_dict()
+        settings.pop("binarize")
+        dataset = load_dataset(SourceSpec(**settings))
+    elif not isinstance(data, Dataset):
         raise TypeError(
             f"data must be an aejax.data.Dataset (see aejax.data.from_arrays), got {type(data).__name__}"
         )
-    return data.flattened() if config.data.flatten else data
+    else:
+        dataset = data.flattened() if config.data.flatten else data
+    if config.data.binarize == "dynamic":
+        rng = np.random.default_rng([config.data.split_seed, 0xB1])
+        fixed = {}
+        for split in ("val", "test"):
+            x = getattr(dataset, f"x_{split}")
+            if x is not None:
+                fixed[f"x_{split}"] = (rng.uniform(size=x.shape) < x).astype(x.dtype)
+        dataset = dataclasses.replace(dataset, **fixed)
+    return dataset
 
 
 def _prepare_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:

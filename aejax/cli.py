@@ -3,7 +3,7 @@
 aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config.train.epochs=5 ...]
 aejax eval --workdir runs/ae_digits [--split test]
 aejax info --workdir runs/ae_digits
-aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: reduce|features|autorec)
+aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: reduce|features|anomaly|autorec)
 """
 
 from __future__ import annotations
@@ -113,6 +113,12 @@ def task_lines(name: str, report: dict[str, Any]) -> list[str]:
         ] + [
             f"features: test squared error per example AE {report['test_sse_autoencoder']:.2f} | "
             f"PCA {report['test_sse_pca']:.2f}"
+        ]
+    if name == "anomaly":
+        return [
+            f"anomaly (class {report['normal_class']} normal): test AUROC "
+            + " | ".join(f"{m} {report[m]['auroc']:.4f}" for m in ("autoencoder", "isolation_forest", "pca"))
+            + f"; autoencoder F1 {report['autoencoder']['f1']:.3f} at the {report['autoencoder']['threshold']:.4g} threshold"
         ]
     scalars = {k: v for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return [f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())]

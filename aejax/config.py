@@ -23,6 +23,8 @@ DEFAULT_CONFIG_FILE = EXPERIMENTS_DIR / "default.py"
 # Keys whose children are user-chosen labels rather than schema keys; each child has these fields (regularizer
 # entries may add settings: keyword arguments of their function).
 OPEN_MAPPINGS = {"loss.regularizers": {"fn": str, "weight": float}}
+# Fields an open-mapping entry may add beyond the required ones, with their types.
+OPTIONAL_FIELDS = {"loss.regularizers": {"warmup": str, "warmup_steps": int}}
 
 # Keys a resumed run may change without invalidating its checkpoints.
 RESUMABLE_CHANGES = (
@@ -149,7 +151,11 @@ def _validate_open_mapping(key: str, entries: Mapping[str, Any]) -> None:
         if not isinstance(entry, Mapping):
             raise ValueError(f"{key}.{label} must be a mapping with keys {sorted(fields)}, got {entry!r}")
         # Fields other than fn/weight are settings of the regularizer: keyword arguments its function takes.
-        extra = [field for field in entry if field not in fields]
+        optional = OPTIONAL_FIELDS.get(key, {})
+        for field, kind in optional.items():
+            if field in entry:
+                _check_type(f"{key}.{label}.{field}", entry[field], kind())
+        extra = [field for field in entry if field not in fields and field not in optional]
         fn = entry.get("fn")
         accepted = regularizer_settings(fn) if extra and isinstance(fn, str) else []
         for field in extra:
@@ -157,7 +163,7 @@ def _validate_open_mapping(key: str, entries: Mapping[str, Any]) -> None:
                 takes = f" ({fn!r} takes settings {accepted or 'none'})" if isinstance(fn, str) else ""
                 raise ValueError(
                     f"unknown config key '{key}.{label}.{field}'; did you mean "
-                    f"'{key}.{label}.{_closest(field, [*fields, *accepted])}'?{takes}"
+                    f"'{key}.{label}.{_closest(field, [*fields, *optional, *accepted])}'?{takes}"
                 )
         for field, kind in fields.items():
             if field not in entry:

@@ -27,15 +27,25 @@ RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 
 
-def model_from_config(config: ml_collections.ConfigDict, input_shape: tuple[int, ...]) -> Autoencoder:
-    return build_model(ModelSpec.from_mapping(config.model.to_dict()), input_shape)
+def model_from_config(config: ml_collections.ConfigDict, input_shape: tuple[int, ...]):
+    """An Autoencoder, or a VariationalAutoencoder whose likelihood is `loss.reconstruction`."""
+    spec = ModelSpec.from_mapping(config.model.to_dict())
+    return build_model(spec, input_shape, config.loss.reconstruction, config.loss.gaussian_scale)
 
 
 def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
+    if config.data.binarize not in ("none", "dynamic"):
+        raise ValueError(f"unknown data.binarize {config.data.binarize!r}; valid: none, dynamic")
     objective = Objective.from_mapping(
-        config.loss.reconstruction, config.loss.regularizers.to_dict(), config.loss.corruption.to_dict()
+        config.loss.reconstruction,
+        config.loss.regularizers.to_dict(),
+        config.loss.corruption.to_dict(),
+        iwae_samples=config.loss.iwae_samples,
+        binarize=config.data.binarize == "dynamic",
     )
-    for label, fn, _, _ in objective.regularizers:
+    if objective.iwae_samples > 1 and config.model.family != "vae":
+        raise ValueError("loss.iwae_samples > 1 needs a variational model (model.family='vae')")
+    for label, fn, *_ in objective.regularizers:
         if fn == "kl_sparsity" and config.model.code_activation != "sigmoid":
             raise ValueError(
                 f"loss.regularizers.{label} (kl_sparsity) reads code units as firing rates in (0, 1); set "

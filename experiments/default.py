@@ -23,6 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.split_seed = 0  # the permutation that carves train/val/test from one pool
     config.data.max_examples = 0  # 0 keeps all; otherwise the pool is cut to this size before splitting
     config.data.flatten = True  # (N, H, W[, C]) -> (N, H*W*C) for MLP models
+    # none | dynamic: train on a fresh x ~ Bernoulli(x) every step; val/test get one fixed sample (split_seed).
+    config.data.binarize = "none"
 
     config.model = ml_collections.ConfigDict()
     config.model.encoder = "mlp"
@@ -39,12 +41,19 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout = 0.0
     config.model.layer_norm = False
     config.model.tied_weights = False  # decoder kernels = encoder kernels transposed (mirrored MLP only)
+    # autoencoder | vae (Gaussian q(z|x) with a standard normal prior; loss.reconstruction is the likelihood:
+    # bernoulli | gaussian (fixed loss.gaussian_scale) | gaussian_learned (per-feature learned scale)).
+    config.model.family = "autoencoder"
 
     config.loss = ml_collections.ConfigDict()
-    config.loss.reconstruction = "mse"  # mse | l1 | bernoulli
+    config.loss.reconstruction = "mse"  # mse | l1 | bernoulli | observed_sse | gaussian | gaussian_learned
+    config.loss.gaussian_scale = 1.0  # sigma of the 'gaussian' likelihood (VAE)
+    config.loss.iwae_samples = 1  # VAE: > 1 trains on the k-sample importance-weighted bound (IWAE)
     # label -> {"fn": registry name or "package.module:function", "weight": float, **settings}, e.g.
     # {"sparse": {"fn": "kl_sparsity", "weight": 0.1, "rho": 0.05}}. Registered: code_l1, code_l2,
-    # kl_sparsity, contractive, contractive_hutchinson, weight_l1, weight_l2, bias_l1, bias_l2.
+    # kl_sparsity, kl_standard_normal (VAE; free_bits), contractive, contractive_hutchinson, weight_l1,
+    # weight_l2, bias_l1, bias_l2. Optional "warmup": none | linear | cyclical with "warmup_steps" scales the
+    # weight by a ramp of the step (e.g. a beta-VAE KL warm-up).
     config.loss.regularizers = ml_collections.ConfigDict()
     # Denoising: the encoder sees a corrupted input and the loss compares with the clean one.
     config.loss.corruption = ml_collections.ConfigDict()
@@ -83,10 +92,12 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Applications, run with `aejax task --config ... --workdir ...` (see aejax/tasks).
     config.task = ml_collections.ConfigDict()
-    config.task.name = "none"  # reduce | features | autorec
+    config.task.name = "none"  # reduce | features | anomaly | autorec
     config.task.code_sizes = (2, 10, 30)  # reduce: one autoencoder per code size, next to PCA
     config.task.neighbors = 5  # reduce: trustworthiness neighbourhood; features: k of the k-NN classifier
     config.task.max_examples = 2000  # reduce/features: cap on test examples for the O(n^2) measures
+    config.task.normal_class = 0  # anomaly: train on this label; the other labels are the anomalies
+    config.task.contamination = 0.05  # anomaly: threshold = this upper quantile of the training scores
     config.task.orientation = "item"  # autorec: rows are items (I-AutoRec) or users (U-AutoRec)
     config.task.test_ratio = 0.1  # autorec: held-out fraction of the ratings (seeded by data.split_seed)
 
@@ -100,4 +111,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval.compare_pca = True
     config.eval.active_threshold = 0.1  # a code unit counts as active for an example when |h| > this
     config.eval.jacobian_examples = 1000  # test examples for the mean encoder Jacobian norm; 0 skips it
+    config.eval.log_likelihood_samples = 0  # VAE: importance samples for the test NLL (e.g. 5000); 0 skips
+    config.eval.log_likelihood_examples = 1000  # VAE: test examples the NLL is estimated on
     return config

@@ -477,7 +477,9 @@ def test_config_overrides_set_regularizer_settings():
     )
     assert config.loss.regularizers.to_dict() == {"s": {"fn": "kl_sparsity", "weight": 0.1, "rho": 0.02}}
     config.model.code_activation = "sigmoid"
-    assert objective_from_config(config).regularizers == (("s", "kl_sparsity", 0.1, (("rho", 0.02),)),)
+    assert objective_from_config(config).regularizers == (
+        ("s", "kl_sparsity", 0.1, (("rho", 0.02),), ("none", 0)),
+    )
     with pytest.raises(ValueError, match=r"did you mean 'loss\.regularizers\.s\.rho'"):
         config_lib.apply_overrides(
             config_lib.load_default(),

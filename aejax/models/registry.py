@@ -12,6 +12,7 @@ from aejax._registry import lookup
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
+from aejax.models.vae import LIKELIHOODS, VariationalAutoencoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ModelSpec:
     dropout: float = 0.0
     layer_norm: bool = False
     tied_weights: bool = False
+    family: str = "autoencoder"  # autoencoder | vae
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -59,7 +61,7 @@ def _dense_settings(spec: ModelSpec) -> dict:
 def _mlp_encoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
     return MLPEncoder(
         hidden=tuple(spec.hidden),
-        latent_dim=spec.latent_dim,
+        latent_dim=spec.latent_dim * (2 if spec.family == "vae" else 1),  # a VAE head: mean and log-variance
         code_activation=spec.code_activation,
         **_dense_settings(spec),
     )
@@ -80,8 +82,15 @@ ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp":
 DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_decoder}
 
 
-def build_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> Autoencoder:
-    """An Autoencoder for inputs of per-example shape `input_shape`."""
+FAMILIES = ("autoencoder", "vae")
+
+
+def build_model(
+    spec: ModelSpec, input_shape: tuple[int, ...], likelihood: str = "bernoulli", gaussian_scale: float = 1.0
+) -> Autoencoder | VariationalAutoencoder:
+    """The model for inputs of per-example shape `input_shape` (a VAE's likelihood comes from the loss)."""
+    if spec.family not in FAMILIES:
+        raise ValueError(f"unknown model.family {spec.family!r}; valid: {', '.join(FAMILIES)}")
     if spec.latent_dim < 1:
         raise ValueError(f"model.latent_dim must be >= 1, got {spec.latent_dim}")
     if any(w < 1 for w in spec.hidden) or any(w < 1 for w in spec.decoder_widths):
@@ -93,6 +102,28 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> Autoencoder:
         raise ValueError(f"model.dropout must be in [0, 1), got {spec.dropout}")
     encoder = lookup(ENCODERS, spec.encoder, "encoder")(spec, input_shape)
     decoder = lookup(DECODERS, spec.decoder, "decoder")(spec, input_shape)
+    if spec.family == "vae":
+        if spec.code_activation != "identity" or spec.tied_weights:
+            raise ValueError("model.family='vae' needs model.code_activation='identity' and no tied weights")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"a VAE's loss.reconstruction is its likelihood: one of {', '.join(LIKELIHOODS)}; got {likelihood!r}"
+            )
+        if likelihood == "bernoulli" and spec.output_activation != "sigmoid":
+            raise ValueError(
+                "a Bernoulli VAE reads decoder logits through a sigmoid: set model.output_activation='sigmoid'"
+            )
+        if gaussian_scale <= 0:
+            raise ValueError(f"loss.gaussian_scale must be > 0, got {gaussian_scale}")
+        return VariationalAutoencoder(
+            encoder=encoder,
+            decoder=decoder,
+            input_shape=tuple(input_shape),
+            latent_dim=spec.latent_dim,
+            output_activation=spec.output_activation,
+            likelihood=likelihood,
+            gaussian_scale=gaussian_scale,
+        )
     return Autoencoder(
         encoder=encoder,
         decoder=decoder,

@@ -23,3 +23,4 @@ class Forward:
     params: Any
     rng: jax.Array  # a key of the step's own, for stochastic penalties
     encode: Callable[[jax.Array], jax.Array] = struct.field(pytree_node=False)
+    step: Any = None  # the optimizer step (int32 scalar) in training; None elsewhere

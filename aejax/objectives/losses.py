@@ -53,6 +53,19 @@ def observed_squared_error(output: AutoencoderOutput, target: jax.Array) -> jax.
     return _per_example_sum(error)
 
 
+def gaussian_negative_log_likelihood(output, target: jax.Array) -> jax.Array:
+    """-log N(target; reconstruction, exp(log_scale)^2) in nats, summed over features (VAE records only)."""
+    log_scale = getattr(output, "log_scale", None)
+    if log_scale is None:
+        raise ValueError(
+            "loss.reconstruction='gaussian' needs a model with a Gaussian likelihood (model.family='vae')"
+        )
+    flat = lambda a: a.reshape(a.shape[0], -1)
+    scale = flat(jnp.broadcast_to(log_scale, output.reconstruction.shape))
+    z = (flat(target) - flat(output.reconstruction)) * jnp.exp(-scale)
+    return jnp.sum(0.5 * jnp.log(2 * jnp.pi) + scale + 0.5 * jnp.square(z), axis=1)
+
+
 ReconstructionLoss = Callable[[AutoencoderOutput, jax.Array], jax.Array]
 
 RECONSTRUCTION_LOSSES: dict[str, ReconstructionLoss] = {
@@ -60,6 +73,8 @@ RECONSTRUCTION_LOSSES: dict[str, ReconstructionLoss] = {
     "l1": mean_absolute_error,
     "bernoulli": bernoulli_cross_entropy,
     "observed_sse": observed_squared_error,
+    "gaussian": gaussian_negative_log_likelihood,
+    "gaussian_learned": gaussian_negative_log_likelihood,
 }
 
 

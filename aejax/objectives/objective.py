@@ -14,34 +14,71 @@ from aejax.objectives.forward import Forward
 from aejax.objectives.losses import get_reconstruction_loss
 from aejax.objectives.regularizers import check_settings, resolve_regularizer
 
-RESERVED_FIELDS = ("fn", "weight")
+RESERVED_FIELDS = ("fn", "weight", "warmup", "warmup_steps")
+WARMUPS = ("none", "linear", "cyclical")
+
+
+def warmup_factor(kind: str, warmup_steps: int, step: jax.Array | None) -> jax.Array:
+    """Multiplier of a term's weight at `step`: 1 for 'none'; 'linear' ramps 0 -> 1 over warmup_steps;
+    'cyclical' (Fu et al. 2019) repeats a ramp over the first half of each warmup_steps-long cycle."""
+    if kind == "none" or step is None:
+        return jnp.ones(())
+    t = jnp.asarray(step, jnp.float32)
+    if kind == "linear":
+        return jnp.minimum(1.0, t / warmup_steps)
+    phase = jnp.mod(t, warmup_steps) / warmup_steps
+    return jnp.minimum(1.0, 2.0 * phase)
 
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
     """A hashable (jit-static) description of the loss.
 
-    `regularizers` holds (label, function name or import path, weight[, settings]) where settings is a
-    tuple of (keyword, value) pairs passed to the function. Metrics report each term unweighted as
-    `reg/<label>` so runs with different weights stay comparable. `corruption` is applied to the
+    `regularizers` holds (label, function name or import path, weight[, settings[, (warmup, warmup_steps)]])
+    where settings is a tuple of (keyword, value) pairs passed to the function. Metrics report each term
+    unweighted as `reg/<label>` so runs with different weights stay comparable. `corruption` is applied to the
     encoder's input in training (denoising); the reconstruction target stays the clean input.
+
+    For variational models, `iwae_samples` > 1 trains on the k-sample importance-weighted bound instead of
+    reconstruction + KL, and `binarize` resamples x ~ Bernoulli(x) every step (dynamic binarization).
     """
 
     reconstruction: str = "mse"
     regularizers: tuple[tuple[Any, ...], ...] = ()
     corruption: Corruption = dataclasses.field(default_factory=Corruption)
+    iwae_samples: int = 1
+    binarize: bool = False
 
     def __post_init__(self):
         get_reconstruction_loss(self.reconstruction)  # fail at construction, not inside jit
         terms = []
         for term in self.regularizers:
-            if len(term) not in (3, 4):
-                raise ValueError(f"a regularizer term is (label, fn, weight[, settings]), got {term!r}")
-            label, fn, weight, settings = (*term, ())[:4]
+            if len(term) not in (3, 4, 5):
+                raise ValueError(
+                    f"a regularizer term is (label, fn, weight[, settings[, warmup]]), got {term!r}"
+                )
+            defaults = ((), ("none", 0))  # settings, warmup
+            label, fn, weight, settings, warmup = (*term, *defaults[len(term) - 3 :])
             settings = tuple(sorted(dict(settings).items()))
             check_settings(fn, dict(settings))
-            terms.append((str(label), str(fn), float(weight), settings))
+            kind, steps = warmup
+            if kind not in WARMUPS:
+                raise ValueError(
+                    f"regularizer {label!r}: warmup must be one of {', '.join(WARMUPS)}, got {kind!r}"
+                )
+            if kind != "none" and int(steps) < 1:
+                raise ValueError(
+                    f"regularizer {label!r}: warmup {kind!r} needs warmup_steps >= 1, got {steps}"
+                )
+            terms.append((str(label), str(fn), float(weight), settings, (str(kind), int(steps))))
         object.__setattr__(self, "regularizers", tuple(terms))
+        if self.iwae_samples < 1:
+            raise ValueError(f"loss.iwae_samples must be >= 1, got {self.iwae_samples}")
+        if self.iwae_samples > 1 and any(fn == "kl_standard_normal" for _, fn, *_ in terms):
+            raise ValueError(
+                "loss.iwae_samples > 1 trains on the importance-weighted bound, which already holds the KL term; "
+                "remove the kl_standard_normal regularizer"
+            )
 
     @classmethod
     def from_mapping(
@@ -49,6 +86,8 @@ class Objective:
         reconstruction: str,
         regularizers: Mapping[str, Mapping[str, Any]],
         corruption: Mapping[str, Any] | Corruption | None = None,
+        iwae_samples: int = 1,
+        binarize: bool = False,
     ) -> Objective:
         terms = tuple(
             (
@@ -56,6 +95,7 @@ class Objective:
                 str(e["fn"]),
                 float(e["weight"]),
                 tuple((k, v) for k, v in e.items() if k not in RESERVED_FIELDS),
+                (str(e.get("warmup", "none")), int(e.get("warmup_steps", 0))),
             )
             for label, e in sorted(regularizers.items())
         )
@@ -63,10 +103,21 @@ class Objective:
             corruption = Corruption()
         elif not isinstance(corruption, Corruption):
             corruption = Corruption.from_mapping(corruption)
-        return cls(reconstruction=reconstruction, regularizers=terms, corruption=corruption)
+        return cls(
+            reconstruction=reconstruction,
+            regularizers=terms,
+            corruption=corruption,
+            iwae_samples=int(iwae_samples),
+            binarize=bool(binarize),
+        )
 
     def per_example_reconstruction(self, output: Any, target: jax.Array) -> jax.Array:
         return get_reconstruction_loss(self.reconstruction)(output, target)
+
+    def importance_weighted_bound(self, log_weights: jax.Array) -> jax.Array:
+        """(batch,) log (1/k) sum_i w_i from (batch, k) log-weights: the IWAE bound (k = 1: the ELBO)."""
+        k = log_weights.shape[1]
+        return jax.nn.logsumexp(log_weights, axis=1) - jnp.log(k)
 
     def corrupt(self, x: jax.Array, rng: jax.Array) -> jax.Array:
         return self.corruption(x, rng)
@@ -75,13 +126,18 @@ class Objective:
         reconstruction = jnp.mean(self.per_example_reconstruction(forward.output, forward.x))
         loss = reconstruction
         aux = {"reconstruction": reconstruction}
-        for index, (label, fn, weight, settings) in enumerate(self.regularizers):
+        for index, (label, fn, weight, settings, (warmup, warmup_steps)) in enumerate(self.regularizers):
             sub = forward.replace(rng=jax.random.fold_in(forward.rng, index))
             value = jnp.asarray(resolve_regularizer(fn)(sub, **dict(settings)))
             value = value.astype(jnp.result_type(reconstruction, value))
             if value.shape != ():
                 raise ValueError(f"regularizer {fn!r} must return a scalar, got shape {value.shape}")
             aux[f"reg/{label}"] = value
-            loss = loss + weight * value
+            if warmup != "none":
+                factor = warmup_factor(warmup, warmup_steps, forward.step)
+                aux[f"weight/{label}"] = weight * factor
+                loss = loss + weight * factor * value
+            else:
+                loss = loss + weight * value
         aux["loss"] = loss
         return loss, aux

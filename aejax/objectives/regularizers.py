@@ -72,6 +72,22 @@ def contractive_hutchinson(
     return jnp.mean(values)
 
 
+def kl_standard_normal(forward: Forward, *, free_bits: float = 0.0) -> jax.Array:
+    """KL(q(z|x) || N(0, I)) in nats per example, closed form, averaged over the batch (VAE records).
+
+    With `free_bits` > 0 (Kingma et al. 2016), each latent unit's batch-mean KL counts as at least
+    `free_bits` nats, so the optimizer gains nothing by pushing a unit below it.
+    """
+    output = forward.output
+    if not hasattr(output, "log_variance"):
+        raise ValueError("kl_standard_normal needs a variational model (model.family='vae')")
+    per_unit = 0.5 * (jnp.square(output.mean) + jnp.exp(output.log_variance) - 1.0 - output.log_variance)
+    per_unit = jnp.mean(per_unit.reshape(per_unit.shape[0], -1), axis=0)
+    if free_bits > 0:
+        per_unit = jnp.maximum(per_unit, free_bits)
+    return jnp.sum(per_unit)
+
+
 def _layer_params(params, name: str) -> list[jax.Array]:
     """Leaves called `name` (kernel or bias) of layers; norm layers (those with a `scale`) are skipped."""
     found = []
@@ -116,6 +132,7 @@ REGULARIZERS: dict[str, Regularizer] = {
     "code_l1": code_l1,
     "code_l2": code_l2,
     "kl_sparsity": kl_sparsity,
+    "kl_standard_normal": kl_standard_normal,
     "contractive": contractive,
     "contractive_hutchinson": contractive_hutchinson,
     "weight_l1": weight_l1,

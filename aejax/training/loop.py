@@ -292,7 +292,8 @@ def run_training(
             if epoch_end and x_val is not None:
                 val = evaluate(eval_fn, state, x_val, train.eval_batch_size)
                 emit({"split": "val", "step": step, "epoch": epoch, **val})
-                stopped_early = stopper.update(val["reconstruction"], epoch)
+                # Variational models stop on the validation -ELBO, others on the reconstruction loss.
+                stopped_early = stopper.update(val.get("negative_elbo", val["reconstruction"]), epoch)
             if save_due or stopped_early or step == total_steps:
                 save(state, done=step == total_steps or stopped_early)
         if checkpointer is not None and last_saved != int(state.step):

@@ -43,20 +43,41 @@ def train_step(
     x = batch["x"]
     step_key = jax.random.fold_in(state.rng, state.step)
     dropout_key, forward_key = jax.random.split(step_key)
+    rngs = {"dropout": dropout_key, "latent": jax.random.fold_in(step_key, 4)}
+    if objective.binarize:  # dynamic binarization: a fresh Bernoulli sample of the data every step
+        x = jax.random.bernoulli(jax.random.fold_in(step_key, 3), x).astype(x.dtype)
     x_input = x
     if objective.corruption.active:  # denoising: the encoder sees a corrupted copy, the loss the clean x
         x_input = objective.corrupt(x, jax.random.fold_in(step_key, 2))
 
     def loss_fn(params):
-        output, model_state = _apply(
-            model, params, state.model_state, x_input, train=True, rngs={"dropout": dropout_key}
-        )
+        output, model_state = _apply(model, params, state.model_state, x_input, train=True, rngs=rngs)
 
         def encode(inputs):
             return model.apply({"params": params, **state.model_state}, inputs, train=False, method="encode")
 
-        forward = Forward(x=x, x_input=x_input, output=output, params=params, rng=forward_key, encode=encode)
+        forward = Forward(
+            x=x,
+            x_input=x_input,
+            output=output,
+            params=params,
+            rng=forward_key,
+            encode=encode,
+            step=state.step,
+        )
         loss, aux = objective(forward)
+        if objective.iwae_samples > 1:  # the k-sample bound replaces reconstruction (+ KL) in the loss
+            log_w = model.apply(
+                {"params": params, **state.model_state},
+                x_input,
+                objective.iwae_samples,
+                train=True,
+                method="log_weights",
+                rngs={"latent": jax.random.fold_in(step_key, 5), "dropout": dropout_key},
+            )
+            negative_bound = -jnp.mean(objective.importance_weighted_bound(log_w))
+            loss = loss - aux["reconstruction"] + negative_bound
+            aux = {**aux, "reconstruction": negative_bound, "iwae_bound": -negative_bound, "loss": loss}
         return loss, (aux, model_state)
 
     (_, (aux, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -77,14 +98,29 @@ def eval_step(
 ) -> dict[str, jax.Array]:
     """Sums over the valid rows of a padded batch (`batch['weight']` is 1 for real rows, 0 for padding)."""
     x, weight = batch["x"], batch["weight"]
-    output, _ = _apply(model, state.params, state.model_state, x, train=False)
+    if hasattr(model, "log_weights"):  # variational: one posterior sample per example, a fixed key
+        output = model.apply(
+            {"params": state.params, **state.model_state},
+            x,
+            train=False,
+            sample=True,
+            rngs={"latent": jax.random.PRNGKey(0)},
+        )
+    else:
+        output, _ = _apply(model, state.params, state.model_state, x, train=False)
     per_example = objective.per_example_reconstruction(output, x)
     squared = jnp.square(output.reconstruction - x).reshape(x.shape[0], -1).mean(axis=1)
-    return {
+    metrics = {
         "reconstruction": jnp.sum(weight * per_example),
         "mse": jnp.sum(weight * squared),
         "count": jnp.sum(weight),
     }
+    if hasattr(output, "log_variance"):  # -ELBO = reconstruction NLL + KL, in nats per example
+        kl = 0.5 * (jnp.square(output.mean) + jnp.exp(output.log_variance) - 1.0 - output.log_variance)
+        kl = kl.reshape(x.shape[0], -1).sum(axis=1)
+        metrics["kl"] = jnp.sum(weight * kl)
+        metrics["negative_elbo"] = jnp.sum(weight * (per_example + kl))
+    return metrics
 
 
 def make_train_step(
