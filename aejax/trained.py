@@ -174,6 +174,80 @@ class Trained:
             "psnr_clean_reconstruction": psnr(x, self.reconstruct(x)),
         }
 
+    # ------------------------------------------------------------------ generative families
+    def _require(self, method: str, what: str):
+        if not hasattr(self.model, method):
+            raise ValueError(
+                f"{what} needs a generative model (model.family='vae' or 'aae'), got {type(self.model).__name__}"
+            )
+
+    def sample(self, num: int, seed: int = 0) -> np.ndarray:
+        """`num` draws z from the model's prior, decoded to the data space (the decoder's mean)."""
+        self._require("prior_sample", "sample")
+        if num < 1:
+            raise ValueError(f"sample needs num >= 1, got {num}")
+        z = self.model.apply(self._variables(), jax.random.PRNGKey(seed), num, method="prior_sample")
+        return self.decode(np.asarray(z))
+
+    def interpolate(self, x_from, x_to, steps: int = 8) -> np.ndarray:
+        """(pairs, steps, *input_shape): decodings of codes on the line between the codes of each pair."""
+        a = self.encode(x_from)
+        b = self.encode(x_to)
+        if a.shape != b.shape:
+            raise ValueError(
+                f"interpolate needs as many x_from as x_to rows, got {a.shape[0]} and {b.shape[0]}"
+            )
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
+        codes = (1 - t) * a[:, None, :] + t * b[:, None, :]
+        decoded = self.decode(codes.reshape(-1, a.shape[1]))
+        return decoded.reshape(a.shape[0], steps, *decoded.shape[1:])
+
+    def traverse(self, x, dims=None, values=None) -> np.ndarray:
+        """(len(dims), len(values), *input_shape): the code of one example with one dimension swept
+        (default: the first 8 dimensions over -3..3)."""
+        values = np.linspace(-3.0, 3.0, 9) if values is None else np.asarray(values)
+        base = self.encode(np.asarray(x)[:1])[0]
+        dims = list(range(min(8, base.shape[0]))) if dims is None else list(dims)
+        codes = np.repeat(base[None, None, :], len(values), axis=1).repeat(len(dims), axis=0)
+        for row, d in enumerate(dims):
+            codes[row, :, d] = values
+        decoded = self.decode(codes.reshape(-1, base.shape[0]).astype(np.float32))
+        return decoded.reshape(len(dims), len(values), *decoded.shape[1:])
+
+    def log_likelihood(self, x, num_samples: int = 5000, chunk: int = 500, seed: int = 0) -> np.ndarray:
+        """Per-example importance-sampled estimate of log p(x) in nats, log (1/k) sum_i p(x, z_i) / q(z_i|x)
+        with k = num_samples, accumulated `chunk` samples at a time (memory does not grow with k)."""
+        self._require("log_weights", "log_likelihood")
+        x = self._check(x, self.input_shape, "log_likelihood")
+        chunk = max(1, min(chunk, num_samples))
+        if num_samples % chunk:
+            raise ValueError(f"num_samples ({num_samples}) must be a multiple of chunk ({chunk})")
+        model = self.model
+        fn = self._fns.setdefault(
+            f"log_weights_{chunk}",
+            jax.jit(lambda v, xs, key: model.apply(v, xs, chunk, method="log_weights", rngs={"latent": key})),
+        )
+        per_example = chunk * math.prod(self.input_shape)
+        size = max(1, min(self.batch_size, (32 << 20) // per_example))
+        variables, out = self._variables(), []
+        for start in range(0, x.shape[0], size):
+            rows = x[start : start + size]
+            n = rows.shape[0]
+            if n < size:
+                rows = np.concatenate([rows, np.zeros((size - n, *rows.shape[1:]), rows.dtype)])
+            total = np.full(size, -np.inf)
+            for i in range(num_samples // chunk):
+                key = jax.random.fold_in(jax.random.PRNGKey(seed), start * 1_000_003 + i)
+                lw = np.asarray(fn(variables, jnp.asarray(rows), key), np.float64)
+                total = np.logaddexp(total, _logsumexp(lw))
+            out.append((total - np.log(num_samples))[:n])
+        return np.concatenate(out)
+
+    def active_units(self, x, threshold: float = 0.01) -> dict[str, Any]:
+        """Burda et al. (2016): unit u is active when Cov_x(E_q[z_u | x]) > threshold."""
+        variance = np.var(self.encode(x), axis=0)
+        return {"active_units": int(np.sum(variance > threshold)), "unit_variances": variance.tolist()}
+
     def evaluate(self, x) -> dict[str, float]:
         """Mean reconstruction loss and per-feature MSE over every example of `x`."""
         x = self._check(x, self.input_shape, "evaluate")
@@ -189,6 +263,11 @@ class Trained:
             checkpointer.save(self.state, {"finished": True, "exported": True})
         checkpointer.close()
         return directory
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    peak = np.max(a, axis=1)
+    return peak + np.log(np.sum(np.exp(a - peak[:, None]), axis=1))
 
 
 def write_run_files(

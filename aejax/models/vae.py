@@ -124,6 +124,10 @@ class VariationalAutoencoder(nn.Module):
             log_scale=self._log_scale() if self.likelihood != "bernoulli" else None,
         )
 
+    def prior_sample(self, rng: jax.Array, num: int) -> jax.Array:
+        """(num, latent_dim) draws from the prior N(0, I)."""
+        return jax.random.normal(rng, (num, self.latent_dim))
+
     def log_weights(self, x: jax.Array, num_samples: int, *, train: bool = False) -> jax.Array:
         """(batch, num_samples) importance log-weights log p(x|z) + log p(z) - log q(z|x), z ~ q(z|x)."""
         mean, log_variance = self.posterior(x, train=train)
