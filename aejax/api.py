@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,17 @@ def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[st
         metrics["jacobian_frobenius_mean"] = float(np.mean(norms))
     if trained.objective.corruption.active:
         metrics.update(trained.denoising(x, seed=config.seed))
+    if hasattr(trained.model, "log_weights"):  # variational: ELBO terms come from evaluate; add NLL and units
+        metrics["elbo"] = -metrics["negative_elbo"]
+        metrics.update({k: v for k, v in trained.active_units(x).items() if k == "active_units"})
+        k = config.eval.log_likelihood_samples
+        if k > 0:
+            rows = x[: config.eval.log_likelihood_examples]
+            log_px = trained.log_likelihood(rows, num_samples=k, chunk=min(k, 500), seed=config.seed)
+            metrics["nll"] = float(-np.mean(log_px))
+            metrics["nll_bits_per_dim"] = metrics["nll"] / (math.prod(x.shape[1:]) * math.log(2.0))
+            metrics["nll_samples"] = k
+            metrics["nll_examples"] = int(rows.shape[0])
     return metrics
 
 
@@ -218,4 +230,20 @@ def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, An
     ]
     if records:
         paths.append(plots.save_loss_curves(trained.workdir / "loss_curves.png", records))
+    if hasattr(trained.model, "prior_sample"):  # generative: samples from the prior and interpolations
+        samples = trained.sample(32, seed=trained.config.seed)
+        paths.append(
+            plots.save_image_grid(trained.workdir / "samples.png", samples, dataset.display_shape, 8)
+        )
+        pairs = min(4, x.shape[0] // 2)
+        if pairs:
+            line = trained.interpolate(x[:pairs], x[pairs : 2 * pairs], steps=8)
+            paths.append(
+                plots.save_image_grid(
+                    trained.workdir / "interpolation.png",
+                    line.reshape(-1, *line.shape[2:]),
+                    dataset.display_shape,
+                    8,
+                )
+            )
     return paths

@@ -125,3 +125,18 @@ def save_error_vs_code_size(
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path)
+
+
+def save_image_grid(
+    path: str | Path, images: np.ndarray, display_shape: Sequence[int], columns: int = 8
+) -> Path:
+    """Images in a grid, `columns` per row (samples, interpolations, traversals)."""
+    n = images.shape[0]
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.1 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        image = np.clip(_as_image(images[i], display_shape), 0.0, 1.0)
+        axes.flat[i].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
+    return save_figure(fig, path)

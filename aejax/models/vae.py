@@ -76,6 +76,10 @@ class VariationalAutoencoder(nn.Module):
     likelihood: str = "bernoulli"
     gaussian_scale: float = 1.0  # fixed sigma of the 'gaussian' likelihood
 
+    def setup(self):
+        if self.likelihood == "gaussian_learned":  # one log sigma per feature, learned with the rest
+            self.learned_log_scale = self.param("log_scale", nn.initializers.zeros, tuple(self.input_shape))
+
     def posterior(self, x: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
         check_input_shape(x, self.input_shape)
         h = self.encoder(x, train=train)
@@ -98,7 +102,7 @@ class VariationalAutoencoder(nn.Module):
 
     def _log_scale(self) -> jax.Array:
         if self.likelihood == "gaussian_learned":
-            return self.param("log_scale", nn.initializers.zeros, tuple(self.input_shape))
+            return self.learned_log_scale
         return jnp.full((), math.log(self.gaussian_scale))
 
     def log_likelihood_of(self, logits: jax.Array, x: jax.Array) -> jax.Array:
