@@ -200,6 +200,14 @@ def _print_train_summary(results: dict[str, Any]) -> None:
             if "pca_mse" in m:
                 line += f" | PCA ({m['pca_components']} components) {m['pca_mse']:.5f}"
             print(line)
+            if "elbo" in m:
+                line = (
+                    f"{split} ELBO {m['elbo']:.2f} nats (reconstruction {m['reconstruction']:.2f}, KL {m['kl']:.2f}); "
+                    f"active units {m['active_units']}"
+                )
+                if "nll" in m:
+                    line += f"; NLL {m['nll']:.2f} nats ({m['nll_bits_per_dim']:.4f} bits/dim, k={m['nll_samples']})"
+                print(line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
