@@ -96,7 +96,7 @@ class Trained:
             "encode": jax.jit(lambda v, x: model.apply(v, x, train=False, method="encode")),
             "decode": jax.jit(lambda v, z: model.apply(v, z, train=False, method="decode")),
             "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
-            "score": jax.jit(lambda v, x: per_example(model.apply(v, x, train=False), x)),
+            "score": jax.jit(lambda v, x: _score(model, per_example, v, x)),
             "eval_step": make_eval_step(model, self.objective),
             "jacobian_frobenius_sq": jax.jit(
                 lambda v, x: jacobian_frobenius_sq(
@@ -143,7 +143,9 @@ class Trained:
         return self._batched("reconstruct", self._check(x, self.input_shape, "reconstruct"))
 
     def score(self, x) -> np.ndarray:
-        """Per-example reconstruction loss (the configured one); higher means more anomalous."""
+        """Per-example anomaly score, higher = more anomalous: the configured reconstruction loss, or for a
+        variational model the -ELBO in nats (one posterior sample with a fixed key plus the closed-form KL);
+        `log_likelihood` gives the importance-sampled -log p(x) instead."""
         return self._batched("score", self._check(x, self.input_shape, "score"))
 
     def jacobian_norm(self, x) -> np.ndarray:
@@ -263,6 +265,14 @@ class Trained:
             checkpointer.save(self.state, {"finished": True, "exported": True})
         checkpointer.close()
         return directory
+
+
+def _score(model, per_example, variables, x):
+    if not hasattr(model, "log_weights"):
+        return per_example(model.apply(variables, x, train=False), x)
+    out = model.apply(variables, x, train=False, sample=True, rngs={"latent": jax.random.PRNGKey(0)})
+    kl = 0.5 * (jnp.square(out.mean) + jnp.exp(out.log_variance) - 1.0 - out.log_variance)
+    return per_example(out, x) + jnp.sum(kl.reshape(x.shape[0], -1), axis=1)
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:

@@ -235,3 +235,12 @@ def test_plain_autoencoder_cannot_sample(tiny_config):
     trained = aejax.fit(tiny_config)
     with pytest.raises(ValueError, match="generative model"):
         trained.sample(4)
+
+
+def test_vae_anomaly_score_is_the_negative_elbo(vae_config):
+    vae_config.train.epochs = 2
+    trained = aejax.fit(vae_config)
+    x = aejax.get_dataset(vae_config).x_test[:37]
+    scores = trained.score(x)
+    assert scores.shape == (37,) and np.std(scores) > 0
+    np.testing.assert_allclose(scores.mean(), trained.evaluate(x)["negative_elbo"], rtol=1e-5)
