@@ -88,6 +88,29 @@ def kl_standard_normal(forward: Forward, *, free_bits: float = 0.0) -> jax.Array
     return jnp.sum(per_unit)
 
 
+def imq_mmd(x: jax.Array, y: jax.Array, scale: float) -> jax.Array:
+    """Unbiased MMD^2 between samples x (n, d) and y (m, d) with the inverse multiquadratic kernel
+    k(a, b) = C / (C + ||a - b||^2), C = scale (Tolstikhin et al. 2018 use C = 2 d sigma^2)."""
+
+    def kernel(a, b):
+        return scale / (scale + jnp.sum(jnp.square(a[:, None, :] - b[None, :, :]), axis=-1))
+
+    n, m = x.shape[0], y.shape[0]
+    if n < 2 or m < 2:
+        raise ValueError(f"MMD needs at least 2 samples on each side, got {n} and {m}")
+    kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
+    off = lambda k, size: (jnp.sum(k) - jnp.trace(k)) / (size * (size - 1))
+    return off(kxx, n) + off(kyy, m) - 2.0 * jnp.mean(kxy)
+
+
+def mmd_to_prior(forward: Forward, *, prior_std: float = 1.0) -> jax.Array:
+    """WAE-MMD penalty: MMD^2 between the batch's codes and as many draws from N(0, prior_std^2 I), IMQ kernel
+    with C = 2 d prior_std^2 (Tolstikhin et al. 2018); pair a plain autoencoder with it to get a WAE."""
+    code = _flat_code(forward)
+    prior = prior_std * jax.random.normal(forward.rng, code.shape, code.dtype)
+    return imq_mmd(code, prior, 2.0 * code.shape[1] * prior_std**2)
+
+
 def _layer_params(params, name: str) -> list[jax.Array]:
     """Leaves called `name` (kernel or bias) of layers; norm layers (those with a `scale`) are skipped."""
     found = []
@@ -133,6 +156,7 @@ REGULARIZERS: dict[str, Regularizer] = {
     "code_l2": code_l2,
     "kl_sparsity": kl_sparsity,
     "kl_standard_normal": kl_standard_normal,
+    "mmd_to_prior": mmd_to_prior,
     "contractive": contractive,
     "contractive_hutchinson": contractive_hutchinson,
     "weight_l1": weight_l1,
