@@ -111,6 +111,27 @@ def mmd_to_prior(forward: Forward, *, prior_std: float = 1.0) -> jax.Array:
     return imq_mmd(code, prior, 2.0 * code.shape[1] * prior_std**2)
 
 
+def _vq_terms(forward: Forward):
+    output = forward.output
+    if not hasattr(output, "quantized"):
+        raise ValueError("vq_codebook / vq_commitment need a VQ-VAE (model.family='vqvae')")
+    return output.encoding, output.quantized
+
+
+def vq_codebook(forward: Forward) -> jax.Array:
+    """||sg[z_e] - e||^2 summed over the code vectors of an example, batch mean: moves the codebook."""
+    z_e, z_q = _vq_terms(forward)
+    error = jnp.square(jax.lax.stop_gradient(z_e) - z_q)
+    return jnp.mean(jnp.sum(error.reshape(error.shape[0], -1), axis=1))
+
+
+def vq_commitment(forward: Forward) -> jax.Array:
+    """||z_e - sg[e]||^2 summed over the code vectors of an example, batch mean: commits the encoder."""
+    z_e, z_q = _vq_terms(forward)
+    error = jnp.square(z_e - jax.lax.stop_gradient(z_q))
+    return jnp.mean(jnp.sum(error.reshape(error.shape[0], -1), axis=1))
+
+
 def _layer_params(params, name: str) -> list[jax.Array]:
     """Leaves called `name` (kernel or bias) of layers; norm layers (those with a `scale`) are skipped."""
     found = []
@@ -157,6 +178,8 @@ REGULARIZERS: dict[str, Regularizer] = {
     "kl_sparsity": kl_sparsity,
     "kl_standard_normal": kl_standard_normal,
     "mmd_to_prior": mmd_to_prior,
+    "vq_codebook": vq_codebook,
+    "vq_commitment": vq_commitment,
     "contractive": contractive,
     "contractive_hutchinson": contractive_hutchinson,
     "weight_l1": weight_l1,
