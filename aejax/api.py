@@ -30,6 +30,7 @@ from aejax.trained import (
     write_run_files,
 )
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
+from aejax.training.adversarial import adversarial_evaluation
 from aejax.training.metrics_log import MetricsLog, write_atomic
 
 logger = logging.getLogger("aejax")
@@ -210,6 +211,9 @@ def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[st
             metrics["nll_bits_per_dim"] = metrics["nll"] / (math.prod(x.shape[1:]) * math.log(2.0))
             metrics["nll_samples"] = k
             metrics["nll_examples"] = int(rows.shape[0])
+    if hasattr(trained.model, "discriminate"):  # adversarial: codes vs the prior (MMD, discriminator)
+        codes = trained.encode(x)
+        metrics.update(adversarial_evaluation(trained.model, trained.state, codes, seed=config.seed))
     return metrics
 
 

@@ -42,7 +42,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.layer_norm = False
     config.model.tied_weights = False  # decoder kernels = encoder kernels transposed (mirrored MLP only)
     # autoencoder | vae (Gaussian q(z|x) with a standard normal prior; loss.reconstruction is the likelihood:
-    # bernoulli | gaussian (fixed loss.gaussian_scale) | gaussian_learned (per-feature learned scale)).
+    # bernoulli | gaussian (fixed loss.gaussian_scale) | gaussian_learned (per-feature learned scale)) |
+    # aae (adversarial autoencoder: a discriminator matches the codes to a prior; see `adversarial` below).
     config.model.family = "autoencoder"
 
     config.loss = ml_collections.ConfigDict()
@@ -63,6 +64,27 @@ def get_config() -> ml_collections.ConfigDict:
     config.loss.corruption.fraction = 0.25  # masking, salt_and_pepper: probability an input is hit
     config.loss.corruption.low = 0.0  # salt_and_pepper values
     config.loss.corruption.high = 1.0
+
+    # Adversarial autoencoder (model.family='aae', Makhzani et al. 2015). Each step, after the reconstruction
+    # update, a discriminator on codes learns prior draws (real) from codes of the batch (fake), then the encoder
+    # is updated to fool it; the discriminator and this generator phase each have their own Adam optimizer.
+    config.adversarial = ml_collections.ConfigDict()
+    # gaussian: N(0, I) | mixture: mixture_components equally weighted Gaussians in code units 0 and 1, centred on
+    # a circle of radius mixture_radius with std mixture_std; further code units are N(0, 1).
+    config.adversarial.prior = "gaussian"
+    config.adversarial.mixture_components = 10
+    config.adversarial.mixture_radius = 4.0
+    config.adversarial.mixture_std = 0.5
+    config.adversarial.discriminator_hidden = (256, 256)  # MLP widths, then one logit
+    config.adversarial.discriminator_activation = "leaky_relu"
+    config.adversarial.discriminator_learning_rate = 5e-4  # 0 freezes the discriminator
+    config.adversarial.generator_learning_rate = 5e-4  # the encoder's adversarial phase; 0 freezes it
+    # Scales the generator loss. Adam is nearly invariant to a constant loss scale, so with these optimizers it
+    # mostly acts as a switch (0 turns the phase off); generator_learning_rate sets the strength.
+    config.adversarial.generator_weight = 1.0
+    config.adversarial.beta1 = 0.5  # Adam first-moment decay of both adversarial optimizers
+    config.adversarial.mmd_bandwidth = 0.0  # eval: Gaussian-kernel width; 0 = median heuristic on prior draws
+    config.adversarial.eval_examples = 2000  # eval: codes (and as many prior draws) for MMD and accuracy
 
     config.train = ml_collections.ConfigDict()
     config.train.epochs = 20

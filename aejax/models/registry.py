@@ -9,6 +9,7 @@ from typing import Any
 from flax import linen as nn
 
 from aejax._registry import lookup
+from aejax.models.aae import AdversarialAutoencoder, AdversarialSpec
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
@@ -33,7 +34,7 @@ class ModelSpec:
     dropout: float = 0.0
     layer_norm: bool = False
     tied_weights: bool = False
-    family: str = "autoencoder"  # autoencoder | vae
+    family: str = "autoencoder"  # autoencoder | vae | aae
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -82,13 +83,18 @@ ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp":
 DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_decoder}
 
 
-FAMILIES = ("autoencoder", "vae")
+FAMILIES = ("autoencoder", "vae", "aae")
 
 
 def build_model(
-    spec: ModelSpec, input_shape: tuple[int, ...], likelihood: str = "bernoulli", gaussian_scale: float = 1.0
+    spec: ModelSpec,
+    input_shape: tuple[int, ...],
+    likelihood: str = "bernoulli",
+    gaussian_scale: float = 1.0,
+    adversarial: AdversarialSpec | Mapping[str, Any] | None = None,
 ) -> Autoencoder | VariationalAutoencoder:
-    """The model for inputs of per-example shape `input_shape` (a VAE's likelihood comes from the loss)."""
+    """The model for inputs of per-example shape `input_shape` (a VAE's likelihood comes from the loss, an
+    AAE's prior and discriminator from `adversarial`, the `adversarial` section of a config)."""
     if spec.family not in FAMILIES:
         raise ValueError(f"unknown model.family {spec.family!r}; valid: {', '.join(FAMILIES)}")
     if spec.latent_dim < 1:
@@ -124,10 +130,44 @@ def build_model(
             likelihood=likelihood,
             gaussian_scale=gaussian_scale,
         )
+    if spec.family == "aae":
+        return _adversarial_autoencoder(spec, input_shape, encoder, decoder, adversarial)
     return Autoencoder(
         encoder=encoder,
         decoder=decoder,
         input_shape=tuple(input_shape),
         latent_dim=spec.latent_dim,
         output_activation=spec.output_activation,
+    )
+
+
+def _adversarial_autoencoder(
+    spec: ModelSpec,
+    input_shape: tuple[int, ...],
+    encoder: nn.Module,
+    decoder: nn.Module,
+    adversarial: AdversarialSpec | Mapping[str, Any] | None,
+) -> AdversarialAutoencoder:
+    if adversarial is None:
+        raise ValueError(
+            "model.family='aae' needs its adversarial settings: build_model(..., adversarial=config.adversarial)"
+        )
+    if not isinstance(adversarial, AdversarialSpec):
+        adversarial = AdversarialSpec.from_mapping(adversarial)
+    if spec.code_activation != "identity":
+        raise ValueError(
+            f"model.family='aae' matches codes to a prior on the whole real line: set model.code_activation="
+            f"'identity' (got {spec.code_activation!r})"
+        )
+    if adversarial.prior == "mixture" and spec.latent_dim < 2:
+        raise ValueError(
+            "adversarial.prior='mixture' lives in code units 0 and 1: model.latent_dim must be >= 2"
+        )
+    return AdversarialAutoencoder(
+        encoder=encoder,
+        decoder=decoder,
+        input_shape=tuple(input_shape),
+        latent_dim=spec.latent_dim,
+        output_activation=spec.output_activation,
+        adversarial=adversarial,
     )

@@ -19,7 +19,12 @@ _STATE_FIELDS = ("step", "params", "opt_state", "rng", "model_state")
 
 
 def _state_tree(state: TrainState) -> dict[str, Any]:
-    return {field: getattr(state, field) for field in _STATE_FIELDS}
+    """The saved fields; `extras` (a family's extra state, e.g. an AAE's discriminator) only where it exists,
+    so checkpoints of the other families keep their layout."""
+    tree = {field: getattr(state, field) for field in _STATE_FIELDS}
+    if state.extras is not None:
+        tree["extras"] = state.extras
+    return tree
 
 
 class CheckpointError(ValueError):

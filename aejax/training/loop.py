@@ -21,11 +21,16 @@ from flax import linen as nn
 from tqdm.auto import tqdm
 
 from aejax.objectives.objective import Objective
+from aejax.training.adversarial import make_adversarial_train_step
 from aejax.training.checkpoint import Checkpointer
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
 from aejax.training.state import TrainState, create_train_state
 from aejax.training.steps import make_eval_step, make_train_step
+
+# Families whose step is not the plain `make_train_step`, keyed by the model's `family` class attribute; their
+# extra state is made by `state.FAMILY_EXTRAS` and lives in `TrainState.extras`.
+FAMILY_TRAIN_STEPS = {"aae": make_adversarial_train_step}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -194,7 +199,8 @@ def run_training(
         state = state.replace(
             params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
         )
-    train_fn = make_train_step(model, objective, schedule, log_norms=train.log_norms)
+    make_step = FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""), make_train_step)
+    train_fn = make_step(model, objective, schedule, log_norms=train.log_norms)
     eval_fn = make_eval_step(model, objective)
     stopper = _EarlyStopping(train.early_stopping_patience, train.early_stopping_min_delta)
     if train.early_stopping_patience > 0 and x_val is None:
@@ -280,7 +286,8 @@ def run_training(
                         f"loss is {float(m['loss'])} at step {s} (epoch {s // steps_per_epoch}); training stopped "
                         f"and {where}. {advice}"
                     )
-            if not bool(params_finite(state.params)):  # a finite loss can still give an inf gradient
+            # A finite loss can still give an inf gradient; extras hold e.g. a discriminator's parameters.
+            if not bool(params_finite((state.params, state.extras))):
                 raise NonFiniteLossError(
                     f"parameters became non-finite at or before step {step - 1} (epoch {(step - 1) // steps_per_epoch}); "
                     f"training stopped and {where}. {advice}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -12,7 +13,12 @@ from flax import struct
 
 
 class TrainState(struct.PyTreeNode):
-    """step, params, opt_state, rng and non-parameter model collections (e.g. batch statistics)."""
+    """step, params, opt_state, rng and non-parameter model collections (e.g. batch statistics).
+
+    `extras` holds the state of a family whose step makes more than one update (None for the others): for
+    an adversarial autoencoder, the discriminator's parameters and the discriminator's and generator's
+    optimizer states (see `adversarial_extras`). Checkpoints save and restore it with the rest.
+    """
 
     step: jax.Array
     params: Any
@@ -20,6 +26,24 @@ class TrainState(struct.PyTreeNode):
     rng: jax.Array
     model_state: Any
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    extras: Any = None
+
+
+def adversarial_extras(model: nn.Module, params: Any, key: jax.Array) -> dict[str, Any]:
+    """Discriminator parameters from `key`, and fresh optimizer states of the discriminator and of the
+    generator (the encoder's regularization phase, over `params['encoder']`)."""
+    discriminator_tx, generator_tx = model.adversarial.optimizers()
+    dummy = jnp.zeros((1, model.latent_dim), jnp.float32)
+    discriminator_params = model.init({"params": key}, dummy, method="discriminate")["params"]
+    return {
+        "discriminator_params": discriminator_params,
+        "discriminator_opt_state": discriminator_tx.init(discriminator_params),
+        "generator_opt_state": generator_tx.init(params["encoder"]),
+    }
+
+
+# Families with more state than params/opt_state, keyed by the model's `family` class attribute.
+FAMILY_EXTRAS: dict[str, Callable[[nn.Module, Any, jax.Array], Any]] = {"aae": adversarial_extras}
 
 
 def create_train_state(
@@ -30,6 +54,8 @@ def create_train_state(
     dummy = jnp.zeros((1, *input_shape), jnp.float32)
     variables = dict(model.init({"params": init_key, "dropout": init_key}, dummy, train=False))
     params = variables.pop("params")
+    init_extras = FAMILY_EXTRAS.get(getattr(model, "family", ""))
+    extras = None if init_extras is None else init_extras(model, params, jax.random.fold_in(init_key, 1))
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -37,6 +63,7 @@ def create_train_state(
         rng=state_key,
         model_state=variables,
         tx=tx,
+        extras=extras,
     )
 
 
