@@ -18,6 +18,8 @@ from aejax import plots
 from aejax.baselines import pca_reconstruction_mse
 from aejax.data import Dataset, SourceSpec, load_dataset
 from aejax.greedy import check_greedy_config, greedy_pretrain
+from aejax.models.vq import codebook_statistics
+from aejax.plots_generative import draw_prior_scatter
 from aejax.tasks.anomaly import run_anomaly
 from aejax.tasks.autorec import run_autorec
 from aejax.tasks.features import run_features
@@ -211,6 +213,9 @@ def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[st
             metrics["nll_bits_per_dim"] = metrics["nll"] / (math.prod(x.shape[1:]) * math.log(2.0))
             metrics["nll_samples"] = k
             metrics["nll_examples"] = int(rows.shape[0])
+    if hasattr(trained.model, "code_indices"):  # VQ-VAE: how much of the codebook the split uses
+        indices = trained.code_indices(x)
+        metrics.update(codebook_statistics(indices, trained.model.num_embeddings))
     if hasattr(trained.model, "discriminate"):  # adversarial: codes vs the prior (MMD, discriminator)
         codes = trained.encode(x)
         metrics.update(adversarial_evaluation(trained.model, trained.state, codes, seed=config.seed))
@@ -221,7 +226,8 @@ def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, An
     """reconstructions.png (test split, else val, else train) and loss_curves.png in the workdir."""
     if trained.workdir is None:
         return []
-    x = next(s for s in (dataset.x_test, dataset.x_val, dataset.x_train) if s is not None)
+    split = next(name for name in ("test", "val", "train") if dataset.split(name)[0] is not None)
+    x, y = dataset.split(split)
     n = min(trained.config.eval.num_images, x.shape[0])
     originals = np.asarray(x[:n])
     paths = [
@@ -250,4 +256,7 @@ def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, An
                     8,
                 )
             )
+        if trained.model.latent_dim >= 2:  # codes (coloured by label) against as many prior draws
+            path = trained.workdir / "latent_prior.png"
+            paths.append(draw_prior_scatter(trained, x[:2000], None if y is None else y[:2000], path))
     return paths

@@ -30,7 +30,13 @@ CONFIG_FILE = "config.json"
 def model_from_config(config: ml_collections.ConfigDict, input_shape: tuple[int, ...]):
     """An Autoencoder, or a VariationalAutoencoder whose likelihood is `loss.reconstruction`."""
     spec = ModelSpec.from_mapping(config.model.to_dict())
-    return build_model(spec, input_shape, config.loss.reconstruction, config.loss.gaussian_scale)
+    return build_model(
+        spec,
+        input_shape,
+        config.loss.reconstruction,
+        config.loss.gaussian_scale,
+        adversarial=config.adversarial.to_dict(),
+    )
 
 
 def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
@@ -97,6 +103,7 @@ class Trained:
             "decode": jax.jit(lambda v, z: model.apply(v, z, train=False, method="decode")),
             "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
             "score": jax.jit(lambda v, x: _score(model, per_example, v, x)),
+            "code_indices": jax.jit(lambda v, x: model.apply(v, x, method="code_indices")),
             "eval_step": make_eval_step(model, self.objective),
             "jacobian_frobenius_sq": jax.jit(
                 lambda v, x: jacobian_frobenius_sq(
@@ -244,6 +251,11 @@ class Trained:
                 total = np.logaddexp(total, _logsumexp(lw))
             out.append((total - np.log(num_samples))[:n])
         return np.concatenate(out)
+
+    def code_indices(self, x) -> np.ndarray:
+        """VQ-VAE: (batch, num_latents) codebook indices of each example's code vectors."""
+        self._require("code_indices", "code_indices")
+        return self._batched("code_indices", self._check(x, self.input_shape, "code_indices"))
 
     def active_units(self, x, threshold: float = 0.01) -> dict[str, Any]:
         """Burda et al. (2016): unit u is active when Cov_x(E_q[z_u | x]) > threshold."""

@@ -44,7 +44,11 @@ def get_config() -> ml_collections.ConfigDict:
     # autoencoder | vae (Gaussian q(z|x) with a standard normal prior; loss.reconstruction is the likelihood:
     # bernoulli | gaussian (fixed loss.gaussian_scale) | gaussian_learned (per-feature learned scale)) |
     # aae (adversarial autoencoder: a discriminator matches the codes to a prior; see `adversarial` below).
+    # vqvae (van den Oord et al. 2017: the code is cut into latent_dim / vq_embedding_dim vectors, each snapped to
+    # the nearest of vq_num_embeddings codebook entries; add the vq_codebook and vq_commitment regularizers).
     config.model.family = "autoencoder"
+    config.model.vq_num_embeddings = 512
+    config.model.vq_embedding_dim = 8
 
     config.loss = ml_collections.ConfigDict()
     config.loss.reconstruction = "mse"  # mse | l1 | bernoulli | observed_sse | gaussian | gaussian_learned

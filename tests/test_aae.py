@@ -269,3 +269,24 @@ def test_run_training_end_to_end_without_recompiles_and_resumes_exactly(blobs, t
     assert not _moved(
         (final.params, final.opt_state, final.extras), (again.params, again.opt_state, again.extras)
     )
+
+
+def test_fit_load_and_pictures_through_the_public_api(tiny_config, blobs, tmp_path):
+    import aejax
+
+    tiny_config.model.family = "aae"
+    tiny_config.model.latent_dim = 2
+    tiny_config.train.epochs = 3
+    tiny_config.eval.plots = True
+    tiny_config.eval.compare_pca = False
+    trained = aejax.fit(tiny_config, data=aejax.data.from_arrays(*blobs), workdir=tmp_path)
+    test = trained.results["test"]
+    assert {"prior_mmd2", "disc_accuracy", "disc_accuracy_real", "disc_accuracy_fake"} <= set(test), test
+    assert test["prior_mmd2"] >= -0.05 and 0 <= test["disc_accuracy"] <= 1
+    for name in ("samples.png", "interpolation.png", "latent_prior.png"):
+        assert (tmp_path / name).is_file(), name
+    loaded = aejax.load(tmp_path)
+    np.testing.assert_array_equal(loaded.sample(5, seed=3), trained.sample(5, seed=3))
+    leaves = lambda t: jax.tree_util.tree_leaves(jax.device_get(t.state.extras))
+    for a, b in zip(leaves(trained), leaves(loaded), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

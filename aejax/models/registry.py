@@ -14,6 +14,7 @@ from aejax.models.autoencoder import Autoencoder
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
 from aejax.models.vae import LIKELIHOODS, VariationalAutoencoder
+from aejax.models.vq import VQAutoencoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +35,9 @@ class ModelSpec:
     dropout: float = 0.0
     layer_norm: bool = False
     tied_weights: bool = False
-    family: str = "autoencoder"  # autoencoder | vae | aae
+    family: str = "autoencoder"  # autoencoder | vae | aae | vqvae
+    vq_num_embeddings: int = 512  # vqvae: codebook size
+    vq_embedding_dim: int = 8  # vqvae: size of each quantized code vector
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -83,7 +86,7 @@ ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp":
 DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_decoder}
 
 
-FAMILIES = ("autoencoder", "vae", "aae")
+FAMILIES = ("autoencoder", "vae", "aae", "vqvae")
 
 
 def build_model(
@@ -92,7 +95,7 @@ def build_model(
     likelihood: str = "bernoulli",
     gaussian_scale: float = 1.0,
     adversarial: AdversarialSpec | Mapping[str, Any] | None = None,
-) -> Autoencoder | VariationalAutoencoder:
+) -> Autoencoder | VariationalAutoencoder | VQAutoencoder:
     """The model for inputs of per-example shape `input_shape` (a VAE's likelihood comes from the loss, an
     AAE's prior and discriminator from `adversarial`, the `adversarial` section of a config)."""
     if spec.family not in FAMILIES:
@@ -132,6 +135,22 @@ def build_model(
         )
     if spec.family == "aae":
         return _adversarial_autoencoder(spec, input_shape, encoder, decoder, adversarial)
+    if spec.family == "vqvae":
+        num_embeddings, embedding_dim = spec.vq_num_embeddings, spec.vq_embedding_dim
+        if num_embeddings < 2 or embedding_dim < 1 or spec.latent_dim % embedding_dim:
+            raise ValueError(
+                f"model.family='vqvae' needs vq_num_embeddings >= 2 and model.latent_dim ({spec.latent_dim}) a "
+                f"multiple of model.vq_embedding_dim ({embedding_dim}): the code is cut into vectors of that size"
+            )
+        return VQAutoencoder(
+            encoder=encoder,
+            decoder=decoder,
+            input_shape=tuple(input_shape),
+            latent_dim=spec.latent_dim,
+            num_embeddings=num_embeddings,
+            embedding_dim=embedding_dim,
+            output_activation=spec.output_activation,
+        )
     return Autoencoder(
         encoder=encoder,
         decoder=decoder,
