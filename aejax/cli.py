@@ -94,6 +94,10 @@ def task_lines(name: str, report: dict[str, Any]) -> list[str]:
             f"autorec ({report['orientation']} rows): test RMSE {report['rmse_autorec']:.4f} | biased baseline "
             f"{report['rmse_biased_baseline']:.4f} | global mean {report['rmse_global_mean']:.4f} "
             f"({report['test_ratings']} held-out ratings)"
+        ] + [
+            f"autorec: weight_l2 {row['l2_weight']:g} -> validation RMSE {row['rmse_validation']:.4f}"
+            + (" (chosen)" if row["l2_weight"] == report.get("l2_weight") else "")
+            for row in report.get("selection", [])
         ]
     if name == "reduce":
         return [

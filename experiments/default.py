@@ -126,6 +126,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.task.contamination = 0.05  # anomaly: threshold = this upper quantile of the training scores
     config.task.orientation = "item"  # autorec: rows are items (I-AutoRec) or users (U-AutoRec)
     config.task.test_ratio = 0.1  # autorec: held-out fraction of the ratings (seeded by data.split_seed)
+    # autorec: candidate weights of the weight_l2 term, chosen on a validation part (val_ratio) of the training
+    # ratings, then the model is retrained on all training ratings; () keeps the configured weight.
+    config.task.l2_weights = ()
+    config.task.val_ratio = 0.1
 
     config.checkpoint = ml_collections.ConfigDict()
     config.checkpoint.every_steps = 0  # 0 saves at the end of every epoch

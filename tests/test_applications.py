@@ -121,12 +121,39 @@ def test_autorec_task_beats_the_global_mean_and_writes_its_report(movielens_dir,
     config.train.learning_rate = 3e-3
     config.train.progress = False
     config.loss.regularizers.l2.weight = 1e-3
+    config.task.l2_weights = ()  # keep the configured weight
     report = aejax.run_task(config, tmp_path / "run")
     assert report["rmse_autorec"] < 0.9 * report["rmse_global_mean"], report
     saved = json.loads((tmp_path / "run" / "autorec.json").read_text())
     assert saved["rmse_autorec"] == pytest.approx(report["rmse_autorec"])
     assert (tmp_path / "run" / "autorec_predictions.png").stat().st_size > 0
     assert report["train_ratings"] + report["test_ratings"] == report["ratings"]
+    assert report["selection"] == [] and report["l2_weight"] == pytest.approx(1e-3)
+
+
+def test_autorec_selects_the_weight_on_validation_ratings_only(movielens_dir, tmp_path, monkeypatch):
+    import aejax.tasks.autorec as autorec
+
+    config = aejax.get_config("experiments/autorec_ml100k.py")
+    config.data.path = str(movielens_dir)
+    config.model.latent_dim = 16
+    config.train.epochs = 20
+    config.train.batch_size = 16
+    config.train.progress = False
+    config.task.l2_weights = (1e-4, 30.0)
+    seen = []
+    real_split = autorec.split_ratings
+    monkeypatch.setattr(autorec, "split_ratings", lambda r, *a: seen.append(len(r)) or real_split(r, *a))
+    report = aejax.run_task(config, tmp_path)
+    # The first split carves the test ratings; the second carves validation out of the training ratings only.
+    assert seen == [report["ratings"], report["train_ratings"]]
+    assert [row["l2_weight"] for row in report["selection"]] == [1e-4, 30.0]
+    best = min(report["selection"], key=lambda row: row["rmse_validation"])
+    assert report["l2_weight"] == best["l2_weight"]
+    assert (tmp_path / "selection" / "l2_0.0001" / "results.json").is_file()
+    config.loss.regularizers = {}
+    with pytest.raises(ValueError, match="weight_l2"):
+        aejax.run_task(config, tmp_path / "none")
 
 
 def test_movielens_source_is_only_for_the_autorec_task(tiny_config):

@@ -37,16 +37,46 @@ def run_autorec(config: ml_collections.ConfigDict, workdir: str | Path | None) -
     orientation = config.task.orientation
     ratings = load_movielens(config.data.path)
     train, test = split_ratings(ratings, config.task.test_ratio, config.data.split_seed)
-    matrix = rating_matrix(train, orientation)
-    data = Dataset(x_train=matrix, value_range=None, name=f"movielens {orientation} rows")
-    trained = fit(config, data=data, workdir=workdir)
-
-    rows, cols = (test.items, test.users) if orientation == "item" else (test.users, test.items)
     low, high = float(ratings.ratings.min()), float(ratings.ratings.max())
+    workdir = Path(workdir) if workdir is not None else None
+
+    def fit_and_predict(cfg, fit_ratings, eval_ratings, run_dir):
+        """Train on `fit_ratings`; predictions for `eval_ratings` from the reconstructed training rows."""
+        matrix = rating_matrix(fit_ratings, orientation)
+        data = Dataset(x_train=matrix, value_range=None, name=f"movielens {orientation} rows")
+        trained = fit(cfg, data=data, workdir=run_dir)
+        rows, cols = (
+            (eval_ratings.items, eval_ratings.users)
+            if orientation == "item"
+            else (eval_ratings.users, eval_ratings.items)
+        )
+        predicted = np.clip(trained.reconstruct(matrix)[rows, cols], low, high)
+        cold = (matrix != 0).sum(axis=1)[rows] == 0
+        predicted[cold] = float(np.mean(fit_ratings.ratings))  # rows with no training rating
+        return trained, predicted, cold
+
+    # Model selection never sees the test ratings: each candidate weight of the first weight_l2 term is
+    # trained on the training ratings minus a validation part and judged on that part.
+    selection = []
+    weights = [float(w) for w in config.task.l2_weights]
+    if weights:
+        labels = [k for k, v in config.loss.regularizers.to_dict().items() if v["fn"] == "weight_l2"]
+        if not labels:
+            raise ValueError(
+                "task.l2_weights selects the weight of a weight_l2 regularizer; the config has none"
+            )
+        fit_part, val_part = split_ratings(train, config.task.val_ratio, config.data.split_seed + 1)
+        for weight in weights:
+            cfg = config.copy_and_resolve_references()
+            cfg.loss.regularizers[labels[0]].weight = weight
+            run_dir = workdir / "selection" / f"l2_{weight:g}" if workdir is not None else None
+            _, predicted, _ = fit_and_predict(cfg, fit_part, val_part, run_dir)
+            selection.append({"l2_weight": weight, "rmse_validation": rmse(predicted, val_part.ratings)})
+        best = min(selection, key=lambda row: row["rmse_validation"])["l2_weight"]
+        config = config.copy_and_resolve_references()
+        config.loss.regularizers[labels[0]].weight = best
+    trained, predicted, cold = fit_and_predict(config, train, test, workdir)
     mu = float(np.mean(train.ratings))
-    predicted = np.clip(trained.reconstruct(matrix)[rows, cols], low, high)
-    cold = (matrix != 0).sum(axis=1)[rows] == 0
-    predicted[cold] = mu
     mu_b, b_user, b_item = fit_biases(train)
     baseline = np.clip(mu_b + b_user[test.users] + b_item[test.items], low, high)
     report = {
@@ -62,11 +92,14 @@ def run_autorec(config: ml_collections.ConfigDict, workdir: str | Path | None) -
         "rmse_autorec": rmse(predicted, test.ratings),
         "rmse_biased_baseline": rmse(baseline, test.ratings),
         "rmse_global_mean": rmse(np.full(len(test), mu), test.ratings),
+        "l2_weight": next(
+            (v["weight"] for v in config.loss.regularizers.to_dict().values() if v["fn"] == "weight_l2"), None
+        ),
+        "selection": selection,
         "train_seconds": trained.results.get("train_seconds"),
         "steps": trained.step,
     }
     if workdir is not None:
-        workdir = Path(workdir)
         write_atomic(workdir / "autorec.json", json.dumps(report, indent=2) + "\n")
         _plot(
             workdir / "autorec_predictions.png",
