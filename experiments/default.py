@@ -27,8 +27,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.binarize = "none"
 
     config.model = ml_collections.ConfigDict()
-    config.model.encoder = "mlp"
-    config.model.decoder = "mlp"
+    config.model.encoder = "mlp"  # mlp | conv (conv needs images: data.flatten=False)
+    config.model.decoder = "mlp"  # mlp | conv
     config.model.latent_dim = 16
     config.model.hidden = (128,)  # encoder widths, input side first
     config.model.decoder_hidden = (-1,)  # (-1,) mirrors `hidden`; () means no hidden layer
@@ -49,6 +49,13 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.family = "autoencoder"
     config.model.vq_num_embeddings = 512
     config.model.vq_embedding_dim = 8
+    # Convolutional parts: strided 'SAME' convolutions (channels per stage), a dense bottleneck, and a mirrored
+    # decoder; H and W must be divisible by conv_stride ** len(conv_features).
+    config.model.conv_features = (32, 64)
+    config.model.conv_kernel_size = 3
+    config.model.conv_stride = 2
+    config.model.norm = "none"  # none | batch (running statistics in TrainState) | group | layer
+    config.model.upsample = "transpose"  # transpose | resize (nearest-neighbour resize, then a convolution)
 
     config.loss = ml_collections.ConfigDict()
     config.loss.reconstruction = "mse"  # mse | l1 | bernoulli | observed_sse | gaussian | gaussian_learned

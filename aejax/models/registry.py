@@ -11,6 +11,7 @@ from flax import linen as nn
 from aejax._registry import lookup
 from aejax.models.aae import AdversarialAutoencoder, AdversarialSpec
 from aejax.models.autoencoder import Autoencoder
+from aejax.models.conv import NORMS, UPSAMPLES, ConvDecoder, ConvEncoder, check_divisible, image_shape
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
 from aejax.models.vae import LIKELIHOODS, VariationalAutoencoder
@@ -38,6 +39,11 @@ class ModelSpec:
     family: str = "autoencoder"  # autoencoder | vae | aae | vqvae
     vq_num_embeddings: int = 512  # vqvae: codebook size
     vq_embedding_dim: int = 8  # vqvae: size of each quantized code vector
+    conv_features: tuple[int, ...] = (32, 64)  # conv: channels per strided stage, input side first
+    conv_kernel_size: int = 3
+    conv_stride: int = 2
+    norm: str = "none"  # conv: none | batch | group | layer
+    upsample: str = "transpose"  # conv decoder: transpose | resize
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -82,8 +88,55 @@ def _mlp_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
     return MLPDecoder(hidden=spec.decoder_widths, output_shape=tuple(input_shape), **_dense_settings(spec))
 
 
-ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_encoder}
-DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {"mlp": _mlp_decoder}
+def _conv_settings(spec: ModelSpec) -> dict:
+    if spec.norm not in NORMS:
+        raise ValueError(f"unknown model.norm {spec.norm!r}; valid: {', '.join(NORMS)}")
+    if spec.upsample not in UPSAMPLES:
+        raise ValueError(f"unknown model.upsample {spec.upsample!r}; valid: {', '.join(UPSAMPLES)}")
+    if (
+        not spec.conv_features
+        or min(spec.conv_features) < 1
+        or spec.conv_kernel_size < 1
+        or spec.conv_stride < 1
+    ):
+        raise ValueError(
+            f"model.conv_features must be non-empty and positive, kernel size and stride >= 1; got "
+            f"{tuple(spec.conv_features)}, {spec.conv_kernel_size}, {spec.conv_stride}"
+        )
+    return {
+        "features": tuple(spec.conv_features),
+        "kernel_size": spec.conv_kernel_size,
+        "stride": spec.conv_stride,
+        "norm": spec.norm,
+        "activation": spec.activation,
+        "kernel_init": spec.kernel_init,
+        "use_bias": spec.use_bias,
+    }
+
+
+def _conv_encoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+    image_shape(input_shape)
+    check_divisible(tuple(input_shape), spec.conv_stride, len(spec.conv_features))
+    return ConvEncoder(
+        latent_dim=spec.latent_dim * (2 if spec.family == "vae" else 1),
+        code_activation=spec.code_activation,
+        **_conv_settings(spec),
+    )
+
+
+def _conv_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+    image_shape(input_shape)
+    return ConvDecoder(output_shape=tuple(input_shape), upsample=spec.upsample, **_conv_settings(spec))
+
+
+ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {
+    "mlp": _mlp_encoder,
+    "conv": _conv_encoder,
+}
+DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {
+    "mlp": _mlp_decoder,
+    "conv": _conv_decoder,
+}
 
 
 FAMILIES = ("autoencoder", "vae", "aae", "vqvae")
