@@ -6,6 +6,10 @@ the classes that occur in the ground truth or in the prediction (union > 0), so 
 are ignored rather than counted as 0 or 1. Background (label 0) is a class like the others.
 
     python -m aejax.tasks.segmentation --workdir runs/segnet_mnist --data-path ../shared/data/mnist
+
+Expected (defaults: 48x48 canvases of 2-4 digits, 4000/500/1000 canvases, 3-level SegNet, 5 epochs; 2 CPU cores,
+jax 0.10.2): about 3.6 min; test pixel accuracy 0.920 (all-background 0.880), mean IoU 0.283 (all-background
+0.080). Validation mIoU was still rising, so more epochs help.
 """
 
 from __future__ import annotations
