@@ -24,6 +24,8 @@ from aejax.tasks.anomaly import run_anomaly
 from aejax.tasks.autorec import run_autorec
 from aejax.tasks.features import run_features
 from aejax.tasks.reduction import run_reduce
+from aejax.tasks.restoration import run_denoise, run_inpaint
+from aejax.tasks.segmentation import run_segment
 from aejax.trained import (
     CONFIG_FILE,
     Trained,
@@ -38,14 +40,22 @@ from aejax.training.metrics_log import MetricsLog, write_atomic
 logger = logging.getLogger("aejax")
 
 
-TASKS = {"reduce": run_reduce, "features": run_features, "anomaly": run_anomaly, "autorec": run_autorec}
-TASK_REPORTS = ("reduce.json", "features.json", "autorec.json", "anomaly.json")
+TASKS = {
+    "reduce": run_reduce,
+    "features": run_features,
+    "anomaly": run_anomaly,
+    "autorec": run_autorec,
+    "denoise": run_denoise,
+    "inpaint": run_inpaint,
+    "segmentation": run_segment,
+}
+TASK_REPORTS = tuple(f"{name}.json" for name in TASKS)
 
 
 def run_task(
     config: ml_collections.ConfigDict, workdir: str | Path | None = None, data: Dataset | None = None
 ) -> dict[str, Any]:
-    """Run the application named by `config.task.name` (reduce | features | anomaly | autorec); returns its report,
+    """Run the application named by `config.task.name` (see TASKS); returns its report,
     which is also written to the workdir as `<task>.json` next to its pictures."""
     config_lib.validate(config)
     if config.task.name == "none":
@@ -200,7 +210,7 @@ def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[st
     if config.eval.jacobian_examples > 0:
         norms = trained.jacobian_norm(x[: config.eval.jacobian_examples])
         metrics["jacobian_frobenius_mean"] = float(np.mean(norms))
-    if trained.objective.corruption.active:
+    if trained.objective.corruption.kind in ("gaussian", "masking", "salt_and_pepper"):
         metrics.update(trained.denoising(x, seed=config.seed))
     if hasattr(trained.model, "log_weights"):  # variational: ELBO terms come from evaluate; add NLL and units
         metrics["elbo"] = -metrics["negative_elbo"]

@@ -3,7 +3,7 @@
 aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config.train.epochs=5 ...]
 aejax eval --workdir runs/ae_digits [--split test]
 aejax info --workdir runs/ae_digits
-aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: reduce|features|anomaly|autorec)
+aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: see aejax.api.TASKS)
 """
 
 from __future__ import annotations
@@ -117,6 +117,23 @@ def task_lines(name: str, report: dict[str, Any]) -> list[str]:
         ] + [
             f"features: test squared error per example AE {report['test_sse_autoencoder']:.2f} | "
             f"PCA {report['test_sse_pca']:.2f}"
+        ]
+    if name == "denoise":
+        return [
+            f"denoise sigma {row['sigma']:g}: PSNR/SSIM "
+            + " | ".join(f"{m} {v['psnr']:.2f}/{v['ssim']:.3f}" for m, v in row["methods"].items())
+            for row in report["rows"]
+        ]
+    if name == "inpaint":
+        return [
+            f"inpaint ({report['mask']}, {report['missing_fraction']:.1%} missing): PSNR in the hole autoencoder "
+            f"{report['psnr_hole_autoencoder']:.2f} | biharmonic {report['psnr_hole_biharmonic']:.2f} | "
+            f"mean fill {report['psnr_hole_mean_fill']:.2f}"
+        ]
+    if name == "segmentation":
+        return [
+            f"segmentation: test pixel accuracy {report['test']['pixel_accuracy']:.3f}, mean IoU "
+            f"{report['test']['mean_iou']:.3f}"
         ]
     if name == "anomaly":
         return [

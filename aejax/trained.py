@@ -48,6 +48,7 @@ def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
         config.loss.corruption.to_dict(),
         iwae_samples=config.loss.iwae_samples,
         binarize=config.data.binarize == "dynamic",
+        reconstruction_weight=config.loss.reconstruction_weight,
     )
     if objective.iwae_samples > 1 and config.model.family != "vae":
         raise ValueError("loss.iwae_samples > 1 needs a variational model (model.family='vae')")

@@ -69,12 +69,20 @@ def get_config() -> ml_collections.ConfigDict:
     config.loss.regularizers = ml_collections.ConfigDict()
     # Denoising: the encoder sees a corrupted input and the loss compares with the clean one.
     config.loss.corruption = ml_collections.ConfigDict()
-    config.loss.corruption.kind = "none"  # none | gaussian | masking | salt_and_pepper
+    # none | gaussian | masking | salt_and_pepper | inpainting holes (missing pixels are set to -1):
+    # centre_square | random_boxes | random_pixels
+    config.loss.corruption.kind = "none"
     config.loss.corruption.std = 0.3  # gaussian
+    config.loss.corruption.std_max = 0.0  # gaussian: > std draws each example's std from U(std, std_max)
     config.loss.corruption.clip = True  # gaussian: clip the noisy input back to [0, 1]
     config.loss.corruption.fraction = 0.25  # masking, salt_and_pepper: probability an input is hit
     config.loss.corruption.low = 0.0  # salt_and_pepper values
     config.loss.corruption.high = 1.0
+    config.loss.corruption.size = 8  # centre_square: side; random_boxes: largest side
+    config.loss.corruption.num_boxes = 3  # random_boxes
+    config.loss.reconstruction_weight = (
+        1.0  # weight of the reconstruction term (e.g. < 1: known pixels count less)
+    )
 
     # Adversarial autoencoder (model.family='aae', Makhzani et al. 2015). Each step, after the reconstruction
     # update, a discriminator on codes learns prior draws (real) from codes of the batch (fake), then the encoder
@@ -125,10 +133,11 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Applications, run with `aejax task --config ... --workdir ...` (see aejax/tasks).
     config.task = ml_collections.ConfigDict()
-    config.task.name = "none"  # reduce | features | anomaly | autorec
+    config.task.name = "none"  # reduce | features | anomaly | autorec | denoise | inpaint | segmentation
     config.task.code_sizes = (2, 10, 30)  # reduce: one autoencoder per code size, next to PCA
     config.task.neighbors = 5  # reduce: trustworthiness neighbourhood; features: k of the k-NN classifier
     config.task.max_examples = 2000  # reduce/features: cap on test examples for the O(n^2) measures
+    config.task.noise_levels = (0.2, 0.3, 0.5)  # denoise: Gaussian sigmas of the test corruption
     config.task.normal_class = 0  # anomaly: train on this label; the other labels are the anomalies
     config.task.contamination = 0.05  # anomaly: threshold = this upper quantile of the training scores
     config.task.orientation = "item"  # autorec: rows are items (I-AutoRec) or users (U-AutoRec)

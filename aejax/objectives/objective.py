@@ -48,6 +48,7 @@ class Objective:
     corruption: Corruption = dataclasses.field(default_factory=Corruption)
     iwae_samples: int = 1
     binarize: bool = False
+    reconstruction_weight: float = 1.0
 
     def __post_init__(self):
         get_reconstruction_loss(self.reconstruction)  # fail at construction, not inside jit
@@ -72,6 +73,8 @@ class Objective:
                 )
             terms.append((str(label), str(fn), float(weight), settings, (str(kind), int(steps))))
         object.__setattr__(self, "regularizers", tuple(terms))
+        if self.reconstruction_weight < 0:
+            raise ValueError(f"loss.reconstruction_weight must be >= 0, got {self.reconstruction_weight}")
         if self.iwae_samples < 1:
             raise ValueError(f"loss.iwae_samples must be >= 1, got {self.iwae_samples}")
         if self.iwae_samples > 1 and any(fn == "kl_standard_normal" for _, fn, *_ in terms):
@@ -88,6 +91,7 @@ class Objective:
         corruption: Mapping[str, Any] | Corruption | None = None,
         iwae_samples: int = 1,
         binarize: bool = False,
+        reconstruction_weight: float = 1.0,
     ) -> Objective:
         terms = tuple(
             (
@@ -109,6 +113,7 @@ class Objective:
             corruption=corruption,
             iwae_samples=int(iwae_samples),
             binarize=bool(binarize),
+            reconstruction_weight=float(reconstruction_weight),
         )
 
     def per_example_reconstruction(self, output: Any, target: jax.Array) -> jax.Array:
@@ -124,7 +129,7 @@ class Objective:
 
     def __call__(self, forward: Forward) -> tuple[jax.Array, dict[str, jax.Array]]:
         reconstruction = jnp.mean(self.per_example_reconstruction(forward.output, forward.x))
-        loss = reconstruction
+        loss = self.reconstruction_weight * reconstruction
         aux = {"reconstruction": reconstruction}
         for index, (label, fn, weight, settings, (warmup, warmup_steps)) in enumerate(self.regularizers):
             sub = forward.replace(rng=jax.random.fold_in(forward.rng, index))

@@ -132,6 +132,15 @@ def vq_commitment(forward: Forward) -> jax.Array:
     return jnp.mean(jnp.sum(error.reshape(error.shape[0], -1), axis=1))
 
 
+def hole_mse(forward: Forward) -> jax.Array:
+    """Inpainting: squared error over the missing pixels only (x_input == -1), per example the mean over
+    its hole, averaged over the batch (examples without a hole count 0)."""
+    hole = (forward.x_input == -1.0).astype(forward.x.dtype)
+    error = hole * jnp.square(forward.output.reconstruction - forward.x)
+    flat = lambda a: a.reshape(a.shape[0], -1)
+    return jnp.mean(jnp.sum(flat(error), axis=1) / jnp.maximum(jnp.sum(flat(hole), axis=1), 1.0))
+
+
 def _layer_params(params, name: str) -> list[jax.Array]:
     """Leaves called `name` (kernel or bias) of layers; norm layers (those with a `scale`) are skipped."""
     found = []
@@ -178,6 +187,7 @@ REGULARIZERS: dict[str, Regularizer] = {
     "kl_sparsity": kl_sparsity,
     "kl_standard_normal": kl_standard_normal,
     "mmd_to_prior": mmd_to_prior,
+    "hole_mse": hole_mse,
     "vq_codebook": vq_codebook,
     "vq_commitment": vq_commitment,
     "contractive": contractive,

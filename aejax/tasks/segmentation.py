@@ -348,3 +348,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+def run_segment(config, workdir, data=None) -> dict[str, Any]:
+    """`aejax task` adapter (task.name='segmentation'): canvases from data.source ('mnist' or 'digits') and
+    data.path; SegNet stages from model.conv_features and model.norm; epochs, batch size and learning rate from
+    train; seed from seed."""
+    if data is not None:
+        raise ValueError(
+            "task 'segmentation' builds its canvases from data.source and data.path, not from arrays"
+        )
+    if config.data.source not in ("mnist", "digits"):
+        raise ValueError(
+            f"task 'segmentation' places mnist or digits on canvases; got data.source={config.data.source!r}"
+        )
+    if workdir is None:
+        raise ValueError("task 'segmentation' needs a workdir for its report, pictures and checkpoint")
+    report = run_segmentation(
+        workdir,
+        source=config.data.source,
+        data_path=config.data.path,
+        features=tuple(config.model.conv_features),
+        norm="batch" if config.model.norm == "batch" else "none",
+        epochs=config.train.epochs,
+        batch_size=config.train.batch_size,
+        learning_rate=config.train.learning_rate,
+        seed=config.seed,
+    )
+    report = {"task": "segmentation", **report}
+    write_atomic(Path(workdir) / "segmentation.json", json.dumps(report, indent=2, sort_keys=True))
+    return report

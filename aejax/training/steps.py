@@ -76,7 +76,7 @@ def train_step(
                 rngs={"latent": jax.random.fold_in(step_key, 5), "dropout": dropout_key},
             )
             negative_bound = -jnp.mean(objective.importance_weighted_bound(log_w))
-            loss = loss - aux["reconstruction"] + negative_bound
+            loss = loss - objective.reconstruction_weight * aux["reconstruction"] + negative_bound
             aux = {**aux, "reconstruction": negative_bound, "iwae_bound": -negative_bound, "loss": loss}
         return loss, (aux, model_state)
 

@@ -1,0 +1,26 @@
+"""Convolutional autoencoder on MNIST images (8k/1k/1k): two stride-2 3x3 convolutions (32, 64 channels), a
+32-d dense code, transposed-convolution decoder; about 280k parameters.
+
+    aejax train --config experiments/conv_mnist.py --workdir runs/conv_mnist
+
+Compare with mlp_matched_mnist.py, an MLP autoencoder of about the same parameter count and code size.
+"""
+
+from aejax.config import load_default
+
+
+def get_config():
+    config = load_default()
+    config.data.source = "mnist"
+    config.data.path = "../shared/data/mnist"
+    config.data.flatten = False
+    config.model.encoder = "conv"
+    config.model.decoder = "conv"
+    config.model.conv_features = (32, 64)
+    config.model.latent_dim = 32
+    config.train.epochs = 20
+    config.train.learning_rate = 2e-3
+    config.train.schedule = "warmup_cosine"
+    config.train.warmup_steps = 100
+    config.eval.jacobian_examples = 0
+    return config
