@@ -1,4 +1,4 @@
-"""MLP autoencoder 784-170-32-170-784 on MNIST: about the parameter count of conv_mnist.py, the same 32-d code,
+"""MLP autoencoder 784-74-32-74-784 on MNIST: about the parameter count of conv_mnist.py, the same 32-d code,
 schedule and epochs, as its baseline.
 
     aejax train --config experiments/mlp_matched_mnist.py --workdir runs/mlp_matched_mnist
@@ -12,5 +12,5 @@ def get_config():
     config.data.flatten = True
     config.model.encoder = "mlp"
     config.model.decoder = "mlp"
-    config.model.hidden = (170,)
+    config.model.hidden = (74,)
     return config
