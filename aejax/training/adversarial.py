@@ -26,7 +26,7 @@ from flax import linen as nn
 from aejax.models.aae import AdversarialSpec, sample_prior
 from aejax.objectives.objective import Objective
 from aejax.training.state import TrainState
-from aejax.training.steps import train_step
+from aejax.training.steps import jit_step, train_step
 
 Batch = dict[str, jax.Array]
 
@@ -180,19 +180,7 @@ def make_adversarial_train_step(
     bound = functools.partial(
         adversarial_train_step, model=model, objective=objective, schedule=schedule, log_norms=log_norms
     )
-    traces = 0
-
-    def fn(state: TrainState, batch: Batch):
-        nonlocal traces
-        traces += 1
-        if max_traces is not None and traces > max_traces:
-            raise AssertionError(
-                f"the adversarial train step was traced {traces} times (max_traces={max_traces}): shapes, "
-                "dtypes or static arguments changed between calls"
-            )
-        return bound(state, batch)
-
-    return jax.jit(fn, donate_argnums=(0,) if donate else ())
+    return jit_step(bound, donate=donate, max_traces=max_traces, what="adversarial train step")
 
 
 # ---------------------------------------------------------------------------------------------- evaluation

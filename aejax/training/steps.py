@@ -137,23 +137,23 @@ def make_train_step(
         train_step, model=model, objective=objective, schedule=schedule, log_norms=log_norms
     )
 
+    return jit_step(bound, donate=donate, max_traces=max_traces, what="train step")
+
+
+def jit_step(bound: Callable, *, donate: bool, max_traces: int | None, what: str) -> Callable:
+    """jit a (state, batch) step once, donating the state; with `max_traces`, a counter of this step's own
+    (chex.assert_max_traces counts per call site, shared by steps) raises when it is traced more often."""
+    traces = 0
+
     def fn(state: TrainState, batch: Batch):
+        nonlocal traces
+        traces += 1
+        if max_traces is not None and traces > max_traces:
+            raise AssertionError(
+                f"the {what} was traced {traces} times (max_traces={max_traces}): shapes, dtypes or "
+                "static arguments changed between calls"
+            )
         return bound(state, batch)
-
-    if max_traces is not None:
-        # A counter of this step's own (chex.assert_max_traces counts per call site, shared by steps).
-        traced = fn
-        traces = 0
-
-        def fn(state: TrainState, batch: Batch):
-            nonlocal traces
-            traces += 1
-            if traces > max_traces:
-                raise AssertionError(
-                    f"the train step was traced {traces} times (max_traces={max_traces}): shapes, dtypes or "
-                    "static arguments changed between calls"
-                )
-            return traced(state, batch)
 
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
