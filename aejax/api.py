@@ -22,7 +22,10 @@ from aejax.models.vq import codebook_statistics
 from aejax.plots_generative import draw_prior_scatter
 from aejax.tasks.anomaly import run_anomaly
 from aejax.tasks.autorec import run_autorec
+from aejax.tasks.compression import run_compress
 from aejax.tasks.features import run_features
+from aejax.tasks.hashing import run_hashing
+from aejax.tasks.ksparse import run_ksparse
 from aejax.tasks.reduction import run_reduce
 from aejax.tasks.restoration import run_denoise, run_inpaint
 from aejax.tasks.segmentation import run_segment
@@ -48,6 +51,9 @@ TASKS = {
     "denoise": run_denoise,
     "inpaint": run_inpaint,
     "segmentation": run_segment,
+    "compress": run_compress,
+    "hashing": run_hashing,
+    "ksparse": run_ksparse,
 }
 TASK_REPORTS = tuple(f"{name}.json" for name in TASKS)
 

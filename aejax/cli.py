@@ -141,6 +141,8 @@ def task_lines(name: str, report: dict[str, Any]) -> list[str]:
             + " | ".join(f"{m} {report[m]['auroc']:.4f}" for m in ("autoencoder", "isolation_forest", "pca"))
             + f"; autoencoder F1 {report['autoencoder']['f1']:.3f} at the {report['autoencoder']['threshold']:.4g} threshold"
         ]
+    if name in ("compress", "hashing", "ksparse"):  # these reports carry their own markdown table
+        return [f"{name} ({report['data']}):", report["table"].rstrip()]
     scalars = {k: v for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return [f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())]
 

@@ -105,6 +105,8 @@ class Trained:
             "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
             "score": jax.jit(lambda v, x: _score(model, per_example, v, x)),
             "code_indices": jax.jit(lambda v, x: model.apply(v, x, method="code_indices")),
+            "code_symbols": jax.jit(lambda v, x: model.apply(v, x, method="code_symbols")),
+            "decode_symbols": jax.jit(lambda v, s: model.apply(v, s, method="decode_symbols")),
             "eval_step": make_eval_step(model, self.objective),
             "jacobian_frobenius_sq": jax.jit(
                 lambda v, x: jacobian_frobenius_sq(
@@ -257,6 +259,26 @@ class Trained:
         """VQ-VAE: (batch, num_latents) codebook indices of each example's code vectors."""
         self._require("code_indices", "code_indices")
         return self._batched("code_indices", self._check(x, self.input_shape, "code_indices"))
+
+    def _require_discrete(self, what: str) -> None:
+        if getattr(self.model, "bottleneck", "none") not in ("quantize", "binary"):
+            raise ValueError(
+                f"{what} needs a discrete code: model.bottleneck 'quantize' or 'binary' (this model has "
+                f"{getattr(self.model, 'bottleneck', 'none')!r})"
+            )
+
+    def code_symbols(self, x) -> np.ndarray:
+        """Integer symbols of a discrete code, (batch, latent_dim) int32: quantization levels or bits."""
+        self._require_discrete("code_symbols")
+        return self._batched("code_symbols", self._check(x, self.input_shape, "code_symbols"))
+
+    def decode_symbols(self, symbols) -> np.ndarray:
+        """Reconstructions from integer symbols (batch, latent_dim), the inverse of code_symbols."""
+        self._require_discrete("decode_symbols")
+        symbols = np.asarray(symbols)
+        if symbols.ndim != 2 or symbols.shape[1] != self.model.latent_dim:
+            raise ValueError(f"decode_symbols expects (batch, {self.model.latent_dim}), got {symbols.shape}")
+        return self._batched("decode_symbols", symbols.astype(np.int32))
 
     def active_units(self, x, threshold: float = 0.01) -> dict[str, Any]:
         """Burda et al. (2016): unit u is active when Cov_x(E_q[z_u | x]) > threshold."""

@@ -56,6 +56,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.conv_stride = 2
     config.model.norm = "none"  # none | batch (running statistics in TrainState) | group | layer
     config.model.upsample = "transpose"  # transpose | resize (nearest-neighbour resize, then a convolution)
+    # Code bottleneck on the encoder's linear output (model.family='autoencoder', code_activation='identity'):
+    # none | quantize (symbols 0..quantize_levels-1, straight-through rounding; compression) | binary (bits,
+    # straight-through; semantic hashing) | topk (k-sparse: the topk largest units kept, Makhzani & Frey 2013).
+    config.model.bottleneck = "none"
+    config.model.quantize_levels = 5
+    config.model.topk = 0
+    config.model.topk_alpha = 1.0  # topk: round(alpha * topk) units are kept at evaluation
+    config.model.binary_noise = 0.0  # binary: std of Gaussian noise added to the code logits in training
 
     config.loss = ml_collections.ConfigDict()
     config.loss.reconstruction = "mse"  # mse | l1 | bernoulli | observed_sse | gaussian | gaussian_learned
@@ -133,8 +141,15 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Applications, run with `aejax task --config ... --workdir ...` (see aejax/tasks).
     config.task = ml_collections.ConfigDict()
-    config.task.name = "none"  # reduce | features | anomaly | autorec | denoise | inpaint | segmentation
-    config.task.code_sizes = (2, 10, 30)  # reduce: one autoencoder per code size, next to PCA
+    # reduce | features | anomaly | autorec | denoise | inpaint | segmentation | compress | hashing | ksparse
+    config.task.name = "none"
+    # reduce: one autoencoder per code size, next to PCA; compress: code sizes of the quantized models;
+    # hashing: bits of the binary codes
+    config.task.code_sizes = (2, 10, 30)
+    config.task.quantize_levels = (3, 5)  # compress: one model per code size x levels
+    config.task.jpeg_qualities = (1, 5, 10, 20, 30, 50, 75, 90)  # compress: JPEG (Pillow) baseline settings
+    config.task.retrieval_k = 100  # hashing: precision@k
+    config.task.sparse_ks = (10, 25, 40, 70)  # ksparse: one model per k (code units kept in training)
     config.task.neighbors = 5  # reduce: trustworthiness neighbourhood; features: k of the k-NN classifier
     config.task.max_examples = 2000  # reduce/features: cap on test examples for the O(n^2) measures
     config.task.noise_levels = (0.2, 0.3, 0.5)  # denoise: Gaussian sigmas of the test corruption

@@ -11,6 +11,7 @@ from flax import linen as nn
 from aejax._registry import lookup
 from aejax.models.aae import AdversarialAutoencoder, AdversarialSpec
 from aejax.models.autoencoder import Autoencoder
+from aejax.models.bottleneck import check_bottleneck
 from aejax.models.conv import NORMS, UPSAMPLES, ConvDecoder, ConvEncoder, check_divisible, image_shape
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
@@ -44,6 +45,11 @@ class ModelSpec:
     conv_stride: int = 2
     norm: str = "none"  # conv: none | batch | group | layer
     upsample: str = "transpose"  # conv decoder: transpose | resize
+    bottleneck: str = "none"  # none | quantize | binary | topk (aejax.models.bottleneck)
+    quantize_levels: int = 5  # quantize: symbols per code unit
+    topk: int = 0  # topk: code units kept per example in training
+    topk_alpha: float = 1.0  # topk: round(alpha * k) units kept at evaluation
+    binary_noise: float = 0.0  # binary: std of Gaussian noise on the code logits in training
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -162,6 +168,19 @@ def build_model(
     get_kernel_init(spec.kernel_init)
     if not 0 <= spec.dropout < 1:
         raise ValueError(f"model.dropout must be in [0, 1), got {spec.dropout}")
+    check_bottleneck(
+        spec.bottleneck, spec.latent_dim, spec.quantize_levels, spec.topk, spec.topk_alpha, spec.binary_noise
+    )
+    if spec.bottleneck != "none":
+        if spec.family != "autoencoder":
+            raise ValueError(
+                f"model.bottleneck={spec.bottleneck!r} is for model.family='autoencoder', got {spec.family!r}"
+            )
+        if spec.code_activation != "identity":
+            raise ValueError(
+                f"model.bottleneck={spec.bottleneck!r} reads the encoder's linear output: set "
+                f"model.code_activation='identity' (got {spec.code_activation!r})"
+            )
     encoder = lookup(ENCODERS, spec.encoder, "encoder")(spec, input_shape)
     decoder = lookup(DECODERS, spec.decoder, "decoder")(spec, input_shape)
     if spec.family == "vae":
@@ -210,6 +229,11 @@ def build_model(
         input_shape=tuple(input_shape),
         latent_dim=spec.latent_dim,
         output_activation=spec.output_activation,
+        bottleneck=spec.bottleneck,
+        quantize_levels=spec.quantize_levels,
+        topk=spec.topk,
+        topk_alpha=spec.topk_alpha,
+        binary_noise=spec.binary_noise,
     )
 
 
