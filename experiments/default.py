@@ -14,8 +14,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0
 
     config.data = ml_collections.ConfigDict()
-    # digits | mnist | npz | tfds:<name> | arrays (arrays: passed to aejax.fit(data=...)) | movielens (a
-    # directory with u.data / ratings.dat / ratings.csv; read by the autorec task).
+    # digits | mnist | npz | sines (generated sums of sines: max_examples of them, 5000 if 0) | tfds:<name> |
+    # arrays (arrays: passed to aejax.fit(data=...)) | movielens (a directory with u.data / ratings.dat /
+    # ratings.csv; read by the autorec task).
     config.data.source = "digits"
     config.data.path = ""  # directory (mnist IDX files, tfds data_dir) or file (npz)
     config.data.val_fraction = 0.1  # used where the source has no validation split of its own
@@ -23,6 +24,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.split_seed = 0  # the permutation that carves train/val/test from one pool
     config.data.max_examples = 0  # 0 keeps all; otherwise the pool is cut to this size before splitting
     config.data.flatten = True  # (N, H, W[, C]) -> (N, H*W*C) for MLP models
+    # (N, H, W[, C]) images read as H-step sequences of W*C features (model.family='sequence'/'attention');
+    # needs data.flatten=False.
+    config.data.as_sequences = False
+    config.data.sequence_length = 64  # sines: time steps per generated sequence
     # none | dynamic: train on a fresh x ~ Bernoulli(x) every step; val/test get one fixed sample (split_seed).
     config.data.binarize = "none"
 
@@ -46,6 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
     # aae (adversarial autoencoder: a discriminator matches the codes to a prior; see `adversarial` below).
     # vqvae (van den Oord et al. 2017: the code is cut into latent_dim / vq_embedding_dim vectors, each snapped to
     # the nearest of vq_num_embeddings codebook entries; add the vq_codebook and vq_commitment regularizers).
+    # sequence | attention | capsule: see their settings below.
     config.model.family = "autoencoder"
     config.model.vq_num_embeddings = 512
     config.model.vq_embedding_dim = 8
@@ -64,9 +70,40 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.topk = 0
     config.model.topk_alpha = 1.0  # topk: round(alpha * topk) units are kept at evaluation
     config.model.binary_noise = 0.0  # binary: std of Gaussian noise added to the code logits in training
+    # family 'sequence': seq2seq RNN autoencoder on (time, features) examples (data.as_sequences for images);
+    # teacher forcing in training (teacher_forcing < 1: scheduled sampling), free running in evaluation.
+    config.model.cell = "lstm"  # lstm | gru
+    config.model.rnn_hidden = 64
+    config.model.rnn_layers = 1  # stacked encoder and decoder
+    config.model.bidirectional = False  # encoder only
+    config.model.teacher_forcing = 1.0
+    # family 'attention': transformer on time steps or p x p image patches, pooled to the code; the decoder's
+    # learned queries cross-attend to num_memory tokens made from the code. mask_ratio > 0 hides that fraction
+    # of tokens from the encoder in training (pair with loss.reconstruction='hidden_mse').
+    config.model.patch_size = 4
+    config.model.model_dim = 64
+    config.model.num_heads = 4
+    config.model.attention_layers = 2
+    config.model.mlp_dim = 128
+    config.model.num_memory = 4
+    config.model.mask_ratio = 0.0
+    # family 'capsule' (Sabour et al. 2017): conv -> primary capsules -> routing-by-agreement -> num_capsules
+    # capsules of capsule_dim (latent_dim must be their product) -> poses masked by the longest capsule ->
+    # MLP decoder of widths model.hidden.
+    config.model.capsule_conv_features = 64
+    config.model.capsule_conv_kernel = 9
+    config.model.primary_channels = 8
+    config.model.primary_dim = 8
+    config.model.primary_kernel = 9
+    config.model.primary_stride = 2
+    config.model.num_capsules = 10
+    config.model.capsule_dim = 16
+    config.model.routing_iterations = 3
 
     config.loss = ml_collections.ConfigDict()
-    config.loss.reconstruction = "mse"  # mse | l1 | bernoulli | observed_sse | gaussian | gaussian_learned
+    # mse | l1 | bernoulli | observed_sse | gaussian | gaussian_learned | hidden_mse (masked-patch attention);
+    # mse and l1 count only real time steps of padded sequences.
+    config.loss.reconstruction = "mse"
     config.loss.gaussian_scale = 1.0  # sigma of the 'gaussian' likelihood (VAE)
     config.loss.iwae_samples = 1  # VAE: > 1 trains on the k-sample importance-weighted bound (IWAE)
     # label -> {"fn": registry name or "package.module:function", "weight": float, **settings}, e.g.

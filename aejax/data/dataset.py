@@ -123,6 +123,23 @@ class Dataset:
         }
         return dataclasses.replace(self, **flat, image_shape=self.display_shape)
 
+    def as_sequences(self) -> Dataset:
+        """Images (N, H, W[, C]) as H-step sequences of W*C features (rows as time steps)."""
+        if len(self.input_shape) == 2:
+            return self
+        if len(self.input_shape) != 3:
+            raise ValueError(
+                f"data.as_sequences reads images (H, W) or (H, W, C) row by row, got example shape {self.input_shape}"
+            )
+        h = self.input_shape[0]
+        rows = {
+            f"x_{s}": None
+            if getattr(self, f"x_{s}") is None
+            else getattr(self, f"x_{s}").reshape(getattr(self, f"x_{s}").shape[0], h, -1)
+            for s in SPLITS
+        }
+        return dataclasses.replace(self, **rows, image_shape=self.display_shape)
+
     def summary(self) -> str:
         sizes = ", ".join(
             f"{s}={getattr(self, f'x_{s}').shape[0]}" for s in SPLITS if getattr(self, f"x_{s}") is not None

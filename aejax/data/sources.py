@@ -23,6 +23,8 @@ class SourceSpec:
     split_seed: int = 0
     max_examples: int = 0
     flatten: bool = True
+    as_sequences: bool = False
+    sequence_length: int = 64
 
 
 def _cut(x: np.ndarray, y: np.ndarray | None, max_examples: int):
@@ -178,10 +180,22 @@ def load_tfds(spec: SourceSpec) -> Dataset:
     return Dataset(**parts, name=f"tfds:{name}")
 
 
+def load_sines(spec: SourceSpec) -> Dataset:
+    """Generated sums of sines with noise (aejax.data.sequences.sines), seeded by split_seed, no labels."""
+    from aejax.data.sequences import sines
+
+    if spec.sequence_length < 2:
+        raise ValueError(f"data.sequence_length must be >= 2, got {spec.sequence_length}")
+    n = spec.max_examples or 5000
+    x = sines(n, spec.sequence_length, seed=spec.split_seed)
+    return _from_pool(spec, "sines", x, None)
+
+
 SOURCES: dict[str, Callable[[SourceSpec], Dataset]] = {
     "digits": load_digits,
     "mnist": load_mnist,
     "npz": load_npz,
+    "sines": load_sines,
 }
 
 
@@ -196,4 +210,8 @@ def load_dataset(spec: SourceSpec) -> Dataset:
     else:
         valid = ", ".join([*sorted(SOURCES), "tfds:<name>", "arrays"])
         raise ValueError(f"unknown data.source {spec.source!r}; valid: {valid}")
+    if spec.as_sequences:
+        if spec.flatten:
+            raise ValueError("data.as_sequences=True reads images row by row: set data.flatten=False too")
+        return dataset.as_sequences()
     return dataset.flattened() if spec.flatten else dataset

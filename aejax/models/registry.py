@@ -10,11 +10,14 @@ from flax import linen as nn
 
 from aejax._registry import lookup
 from aejax.models.aae import AdversarialAutoencoder, AdversarialSpec
+from aejax.models.attention import AttentionAutoencoder
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.bottleneck import check_bottleneck
+from aejax.models.capsule import CapsuleAutoencoder
 from aejax.models.conv import NORMS, UPSAMPLES, ConvDecoder, ConvEncoder, check_divisible, image_shape
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
+from aejax.models.sequence import CELLS, SequenceAutoencoder
 from aejax.models.vae import LIKELIHOODS, VariationalAutoencoder
 from aejax.models.vq import VQAutoencoder
 
@@ -50,6 +53,30 @@ class ModelSpec:
     topk: int = 0  # topk: code units kept per example in training
     topk_alpha: float = 1.0  # topk: round(alpha * k) units kept at evaluation
     binary_noise: float = 0.0  # binary: std of Gaussian noise on the code logits in training
+    # family 'sequence' (seq2seq RNN on (T, F) inputs)
+    cell: str = "lstm"  # lstm | gru
+    rnn_hidden: int = 64
+    rnn_layers: int = 1
+    bidirectional: bool = False
+    teacher_forcing: float = 1.0  # probability of feeding the true previous frame in training
+    # family 'attention' (transformer on time steps or image patches)
+    patch_size: int = 4
+    model_dim: int = 64
+    num_heads: int = 4
+    attention_layers: int = 2
+    mlp_dim: int = 128
+    num_memory: int = 4
+    mask_ratio: float = 0.0  # masked-patch training: fraction of tokens hidden from the encoder
+    # family 'capsule' (conv -> primary capsules -> routing -> class capsules -> MLP decoder of `hidden`)
+    capsule_conv_features: int = 64
+    capsule_conv_kernel: int = 9
+    primary_channels: int = 8
+    primary_dim: int = 8
+    primary_kernel: int = 9
+    primary_stride: int = 2
+    num_capsules: int = 10
+    capsule_dim: int = 16
+    routing_iterations: int = 3
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
@@ -145,7 +172,82 @@ DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {
 }
 
 
-FAMILIES = ("autoencoder", "vae", "aae", "vqvae")
+FAMILIES = ("autoencoder", "vae", "aae", "vqvae", "sequence", "attention", "capsule")
+WHOLE_MODEL_FAMILIES = ("sequence", "attention", "capsule")  # built whole, not from an encoder and a decoder
+
+
+def _whole_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+    shape = tuple(input_shape)
+    if spec.family == "sequence":
+        if len(shape) != 2:
+            raise ValueError(
+                f"model.family='sequence' reads (time, features) examples, got example shape {shape}; for images "
+                "set data.as_sequences=True (rows as time steps)"
+            )
+        if spec.cell not in CELLS or spec.rnn_hidden < 1 or spec.rnn_layers < 1:
+            raise ValueError(
+                f"model.cell must be one of {', '.join(CELLS)} with rnn_hidden, rnn_layers >= 1; got "
+                f"{spec.cell!r}, {spec.rnn_hidden}, {spec.rnn_layers}"
+            )
+        if not 0.0 <= spec.teacher_forcing <= 1.0:
+            raise ValueError(f"model.teacher_forcing must be in [0, 1], got {spec.teacher_forcing}")
+        return SequenceAutoencoder(
+            input_shape=shape,
+            latent_dim=spec.latent_dim,
+            cell=spec.cell,
+            hidden=spec.rnn_hidden,
+            num_layers=spec.rnn_layers,
+            bidirectional=spec.bidirectional,
+            teacher_forcing=spec.teacher_forcing,
+            output_activation=spec.output_activation,
+        )
+    if spec.family == "attention":
+        if len(shape) not in (2, 3):
+            raise ValueError(
+                f"model.family='attention' reads (time, features) or (H, W, C) examples, got {shape}; "
+                "set data.flatten=False for images"
+            )
+        if spec.model_dim % spec.num_heads:
+            raise ValueError(
+                f"model.model_dim ({spec.model_dim}) must be a multiple of model.num_heads ({spec.num_heads})"
+            )
+        return AttentionAutoencoder(
+            input_shape=shape,
+            latent_dim=spec.latent_dim,
+            patch_size=spec.patch_size,
+            num_layers=spec.attention_layers,
+            num_heads=spec.num_heads,
+            model_dim=spec.model_dim,
+            mlp_dim=spec.mlp_dim,
+            num_memory=spec.num_memory,
+            dropout=spec.dropout,
+            mask_ratio=spec.mask_ratio,
+            output_activation=spec.output_activation,
+        )
+    if len(shape) != 3:
+        raise ValueError(
+            f"model.family='capsule' reads (H, W, C) images, got {shape}; set data.flatten=False"
+        )
+    if spec.latent_dim != spec.num_capsules * spec.capsule_dim:
+        raise ValueError(
+            f"model.family='capsule': model.latent_dim ({spec.latent_dim}) must be num_capsules * capsule_dim "
+            f"({spec.num_capsules} * {spec.capsule_dim} = {spec.num_capsules * spec.capsule_dim})"
+        )
+    return CapsuleAutoencoder(
+        input_shape=shape,
+        latent_dim=spec.latent_dim,
+        output_activation=spec.output_activation,
+        conv_features=spec.capsule_conv_features,
+        conv_kernel=spec.capsule_conv_kernel,
+        primary_channels=spec.primary_channels,
+        primary_dim=spec.primary_dim,
+        primary_kernel=spec.primary_kernel,
+        primary_stride=spec.primary_stride,
+        num_capsules=spec.num_capsules,
+        capsule_dim=spec.capsule_dim,
+        routing_iterations=spec.routing_iterations,
+        decoder_hidden=tuple(spec.hidden),
+    )
 
 
 def build_model(
@@ -181,6 +283,12 @@ def build_model(
                 f"model.bottleneck={spec.bottleneck!r} reads the encoder's linear output: set "
                 f"model.code_activation='identity' (got {spec.code_activation!r})"
             )
+    if spec.family in WHOLE_MODEL_FAMILIES:
+        if spec.code_activation != "identity" or spec.tied_weights:
+            raise ValueError(
+                f"model.family={spec.family!r} needs code_activation='identity' and no tied weights"
+            )
+        return _whole_model(spec, input_shape)
     encoder = lookup(ENCODERS, spec.encoder, "encoder")(spec, input_shape)
     decoder = lookup(DECODERS, spec.decoder, "decoder")(spec, input_shape)
     if spec.family == "vae":

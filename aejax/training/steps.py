@@ -15,20 +15,24 @@ import optax
 from flax import linen as nn
 
 from aejax.objectives.forward import Forward
+from aejax.objectives.losses import squared_error_per_example
 from aejax.objectives.objective import Objective
 from aejax.training.state import TrainState
 
 Batch = dict[str, jax.Array]
 
 
-def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None):
-    """Forward pass; returns (output, updated model_state) and only mutates collections that exist."""
+def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None, mask=None):
+    """Forward pass; returns (output, updated model_state) and only mutates collections that exist.
+
+    `mask` (batch, time), 1 for real steps, reaches models of padded sequences (batch['mask'])."""
     variables = {"params": params, **model_state}
     mutable = list(model_state.keys()) if train else False
+    extra = {} if mask is None else {"mask": mask}
     if mutable:
-        output, new_state = model.apply(variables, x, train=train, rngs=rngs, mutable=mutable)
+        output, new_state = model.apply(variables, x, train=train, rngs=rngs, mutable=mutable, **extra)
         return output, dict(new_state)
-    return model.apply(variables, x, train=train, rngs=rngs), model_state
+    return model.apply(variables, x, train=train, rngs=rngs, **extra), model_state
 
 
 def train_step(
@@ -51,7 +55,9 @@ def train_step(
         x_input = objective.corrupt(x, jax.random.fold_in(step_key, 2))
 
     def loss_fn(params):
-        output, model_state = _apply(model, params, state.model_state, x_input, train=True, rngs=rngs)
+        output, model_state = _apply(
+            model, params, state.model_state, x_input, train=True, rngs=rngs, mask=batch.get("mask")
+        )
 
         def encode(inputs):
             return model.apply({"params": params, **state.model_state}, inputs, train=False, method="encode")
@@ -107,9 +113,9 @@ def eval_step(
             rngs={"latent": jax.random.PRNGKey(0)},
         )
     else:
-        output, _ = _apply(model, state.params, state.model_state, x, train=False)
+        output, _ = _apply(model, state.params, state.model_state, x, train=False, mask=batch.get("mask"))
     per_example = objective.per_example_reconstruction(output, x)
-    squared = jnp.square(output.reconstruction - x).reshape(x.shape[0], -1).mean(axis=1)
+    squared = squared_error_per_example(output, x)
     metrics = {
         "reconstruction": jnp.sum(weight * per_example),
         "mse": jnp.sum(weight * squared),
