@@ -29,6 +29,7 @@ from aejax.tasks.ksparse import run_ksparse
 from aejax.tasks.reduction import run_reduce
 from aejax.tasks.restoration import run_denoise, run_inpaint
 from aejax.tasks.segmentation import run_segment
+from aejax.tasks.sequence_anomaly import run_sequence_anomaly
 from aejax.trained import (
     CONFIG_FILE,
     Trained,
@@ -54,6 +55,7 @@ TASKS = {
     "compress": run_compress,
     "hashing": run_hashing,
     "ksparse": run_ksparse,
+    "sequence_anomaly": run_sequence_anomaly,
 }
 TASK_REPORTS = tuple(f"{name}.json" for name in TASKS)
 

@@ -141,6 +141,12 @@ def task_lines(name: str, report: dict[str, Any]) -> list[str]:
             + " | ".join(f"{m} {report[m]['auroc']:.4f}" for m in ("autoencoder", "isolation_forest", "pca"))
             + f"; autoencoder F1 {report['autoencoder']['f1']:.3f} at the {report['autoencoder']['threshold']:.4g} threshold"
         ]
+    if name == "sequence_anomaly":
+        return [
+            f"sequence_anomaly: {method} AUROC per sequence {report[method]['auroc_sequence']:.4f}, per time step "
+            f"{report[method]['auroc_timestep']:.4f}"
+            for method in ("autoencoder", "moving_average_zscore")
+        ]
     if name in ("compress", "hashing", "ksparse"):  # these reports carry their own markdown table
         return [f"{name} ({report['data']}):", report["table"].rstrip()]
     scalars = {k: v for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)}

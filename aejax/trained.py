@@ -260,6 +260,33 @@ class Trained:
         self._require("code_indices", "code_indices")
         return self._batched("code_indices", self._check(x, self.input_shape, "code_indices"))
 
+    def output_field(self, x, field: str) -> np.ndarray:
+        """One array field of the model's output record for each row of `x` (evaluation mode), e.g. a capsule
+        model's 'lengths' (batch, capsules) or 'poses', a sequence model's 'reconstruction'."""
+        x = self._check(x, self.input_shape, "output_field")
+        key = f"field:{field}"
+        if key not in self._fns:
+            model = self.model
+
+            def fn(v, inputs):
+                value = getattr(model.apply(v, inputs, train=False), field, None)
+                if value is None or not hasattr(value, "shape"):
+                    raise ValueError(f"{type(model).__name__}'s output has no array field {field!r}")
+                return value
+
+            self._fns[key] = jax.jit(fn)
+        return self._batched(key, x)
+
+    def attention(self, x) -> dict[str, np.ndarray]:
+        """Attention weights of an attention-family model for a few examples: name -> (batch, heads, Tq, Tk)."""
+        x = self._check(x, self.input_shape, "attention")
+        out = self.model.apply(self._variables(), jnp.asarray(x), train=False)
+        if not hasattr(out, "attention"):
+            raise ValueError(
+                f"attention weights need model.family='attention', got {type(self.model).__name__}"
+            )
+        return {name: np.asarray(a) for name, a in zip(out.attention_names, out.attention, strict=True)}
+
     def _require_discrete(self, what: str) -> None:
         if getattr(self.model, "bottleneck", "none") not in ("quantize", "binary"):
             raise ValueError(

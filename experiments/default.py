@@ -178,7 +178,8 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Applications, run with `aejax task --config ... --workdir ...` (see aejax/tasks).
     config.task = ml_collections.ConfigDict()
-    # reduce | features | anomaly | autorec | denoise | inpaint | segmentation | compress | hashing | ksparse
+    # reduce | features | anomaly | autorec | denoise | inpaint | segmentation | compress | hashing | ksparse |
+    # sequence_anomaly
     config.task.name = "none"
     # reduce: one autoencoder per code size, next to PCA; compress: code sizes of the quantized models;
     # hashing: bits of the binary codes
@@ -187,6 +188,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.task.jpeg_qualities = (1, 5, 10, 20, 30, 50, 75, 90)  # compress: JPEG (Pillow) baseline settings
     config.task.retrieval_k = 100  # hashing: precision@k
     config.task.sparse_ks = (10, 25, 40, 70)  # ksparse: one model per k (code units kept in training)
+    config.task.anomaly_fraction = 0.2  # sequence_anomaly: fraction of anomalous generated test sequences
+    config.task.window = 5  # sequence_anomaly: moving-average window of the z-score baseline
     config.task.neighbors = 5  # reduce: trustworthiness neighbourhood; features: k of the k-NN classifier
     config.task.max_examples = 2000  # reduce/features: cap on test examples for the O(n^2) measures
     config.task.noise_levels = (0.2, 0.3, 0.5)  # denoise: Gaussian sigmas of the test corruption

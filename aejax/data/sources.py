@@ -33,10 +33,10 @@ def _cut(x: np.ndarray, y: np.ndarray | None, max_examples: int):
     return x, y
 
 
-def _from_pool(spec: SourceSpec, name: str, x, y, image_shape=None) -> Dataset:
+def _from_pool(spec: SourceSpec, name: str, x, y, image_shape=None, value_range=(0.0, 1.0)) -> Dataset:
     x, y = _cut(x, y, spec.max_examples)
     parts = split_pool(x, y, spec.val_fraction, spec.test_fraction, spec.split_seed)
-    return Dataset(**parts, name=name, image_shape=image_shape)
+    return Dataset(**parts, name=name, image_shape=image_shape, value_range=value_range)
 
 
 def load_digits(spec: SourceSpec) -> Dataset:
@@ -188,7 +188,7 @@ def load_sines(spec: SourceSpec) -> Dataset:
         raise ValueError(f"data.sequence_length must be >= 2, got {spec.sequence_length}")
     n = spec.max_examples or 5000
     x = sines(n, spec.sequence_length, seed=spec.split_seed)
-    return _from_pool(spec, "sines", x, None)
+    return _from_pool(spec, "sines", x, None, value_range=None)
 
 
 SOURCES: dict[str, Callable[[SourceSpec], Dataset]] = {

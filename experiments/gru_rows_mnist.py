@@ -1,0 +1,31 @@
+"""GRU sequence-to-sequence autoencoder on MNIST read as 28-step sequences of 28-pixel rows (8k/1k/1k split),
+32-d code, teacher forcing in training and free-running decoding in evaluation.
+
+    aejax train --config experiments/gru_rows_mnist.py --workdir runs/gru_rows_mnist
+
+Expected (2 CPU cores, jax 0.10.2): the README's sequence table (benchmarks/sequence_mnist.py runs it next to
+the MLP, attention and capsule autoencoders).
+"""
+
+from aejax.config import load_default
+
+
+def get_config():
+    config = load_default()
+    config.data.source = "mnist"
+    config.data.path = "../shared/data/mnist"
+    config.data.flatten = False
+    config.data.as_sequences = True
+    config.model.family = "sequence"
+    config.model.cell = "gru"
+    config.model.rnn_hidden = 256
+    config.model.latent_dim = 32
+    config.model.output_activation = "sigmoid"
+    config.train.epochs = 20
+    config.train.batch_size = 128
+    config.train.learning_rate = 2e-3
+    config.train.schedule = "warmup_cosine"
+    config.train.warmup_steps = 200
+    config.train.grad_clip_norm = 1.0
+    config.eval.jacobian_examples = 0
+    return config
