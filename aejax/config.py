@@ -37,6 +37,7 @@ RESUMABLE_CHANGES = (
     "train.eval_batch_size",
     "checkpoint.",
     "eval.",
+    "task.",  # a task's own settings; the model settings it sets per run are checked as model.*
     "data.path",
 )
 
@@ -242,13 +243,16 @@ def from_json(text: str) -> ml_collections.ConfigDict:
 
 
 def changed_keys(old: ml_collections.ConfigDict, new: ml_collections.ConfigDict) -> list[str]:
-    """Keys whose values differ between two configs, excluding ones a resumed run may change."""
+    """Keys whose values differ between two configs, excluding ones a resumed run may change and keys added to
+    the defaults after the old run was written that still hold their default value."""
     a, b = flatten(old), flatten(new)
+    defaults = flatten(load_default())
     keys = sorted(set(a) | set(b))
     normalize = lambda v: list(v) if isinstance(v, tuple) else v
     return [
         k
         for k in keys
         if normalize(a.get(k)) != normalize(b.get(k))
+        and not (k not in a and k in defaults and normalize(b.get(k)) == normalize(defaults[k]))
         and not any(k == c or (c.endswith(".") and k.startswith(c)) for c in RESUMABLE_CHANGES)
     ]

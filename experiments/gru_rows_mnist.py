@@ -21,7 +21,7 @@ def get_config():
     config.model.rnn_hidden = 256
     config.model.latent_dim = 32
     config.model.output_activation = "sigmoid"
-    config.train.epochs = 20
+    config.train.epochs = 8
     config.train.batch_size = 128
     config.train.learning_rate = 2e-3
     config.train.schedule = "warmup_cosine"
