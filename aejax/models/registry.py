@@ -224,9 +224,9 @@ def _whole_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
             mask_ratio=spec.mask_ratio,
             output_activation=spec.output_activation,
         )
-    if len(shape) != 3:
+    if len(shape) not in (2, 3):
         raise ValueError(
-            f"model.family='capsule' reads (H, W, C) images, got {shape}; set data.flatten=False"
+            f"model.family='capsule' reads (H, W[, C]) images, got {shape}; set data.flatten=False"
         )
     if spec.latent_dim != spec.num_capsules * spec.capsule_dim:
         raise ValueError(
