@@ -77,6 +77,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.rnn_layers = 1  # stacked encoder and decoder
     config.model.bidirectional = False  # encoder only
     config.model.teacher_forcing = 1.0
+    config.model.code_each_step = (
+        False  # the decoder reads the code at every step, not only in its first state
+    )
     # family 'attention': transformer on time steps or p x p image patches, pooled to the code; the decoder's
     # learned queries cross-attend to num_memory tokens made from the code. mask_ratio > 0 hides that fraction
     # of tokens from the encoder in training (pair with loss.reconstruction='hidden_mse').

@@ -59,6 +59,7 @@ class ModelSpec:
     rnn_layers: int = 1
     bidirectional: bool = False
     teacher_forcing: float = 1.0  # probability of feeding the true previous frame in training
+    code_each_step: bool = False  # the decoder reads the code at every step, not only in its first state
     # family 'attention' (transformer on time steps or image patches)
     patch_size: int = 4
     model_dim: int = 64
@@ -199,6 +200,7 @@ def _whole_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
             num_layers=spec.rnn_layers,
             bidirectional=spec.bidirectional,
             teacher_forcing=spec.teacher_forcing,
+            code_each_step=spec.code_each_step,
             output_activation=spec.output_activation,
         )
     if spec.family == "attention":

@@ -96,8 +96,10 @@ class _DecoderStep(nn.Module):
     @nn.compact
     def __call__(self, carry, xs):
         cells_carry, prev_output_BxF = carry
-        true_prev_BxF, use_true_Bx1 = xs
+        true_prev_BxF, use_true_Bx1, code_BxK = xs
         h = use_true_Bx1 * true_prev_BxF + (1.0 - use_true_Bx1) * prev_output_BxF
+        if code_BxK.shape[-1]:  # code_each_step: the code is part of every step's input
+            h = jnp.concatenate([h, code_BxK], axis=-1)
         new_carry = []
         for layer in range(self.num_layers):
             c, h = _make_cell(self.cell, self.hidden, f"cell_{layer}")(cells_carry[layer], h)
@@ -114,6 +116,7 @@ class _RNNDecoder(nn.Module):
     length: int
     features: int
     output_activation: str
+    code_each_step: bool = False
 
     @nn.compact
     def __call__(
@@ -143,7 +146,10 @@ class _RNNDecoder(nn.Module):
             output_activation=self.output_activation,
             name="step",
         )
-        _, logits_BxTxF = step((tuple(carry), start), (true_prev_BxTxF, use_true_BxTx1))
+        batch, length = true_prev_BxTxF.shape[:2]
+        width = code_BxK.shape[-1] if self.code_each_step else 0
+        code_BxTxK = jnp.broadcast_to(code_BxK[:, None, :width], (batch, length, width))
+        _, logits_BxTxF = step((tuple(carry), start), (true_prev_BxTxF, use_true_BxTx1, code_BxTxK))
         return logits_BxTxF
 
 
@@ -163,6 +169,7 @@ class SequenceAutoencoder(nn.Module):
     bidirectional: bool = False
     teacher_forcing: float = 1.0
     output_activation: str = "identity"
+    code_each_step: bool = False  # the decoder also reads the code at every step, not only in its first state
 
     def setup(self):
         if self.cell not in CELLS:
@@ -176,7 +183,13 @@ class SequenceAutoencoder(nn.Module):
             self.cell, self.hidden, self.num_layers, self.bidirectional, self.latent_dim
         )
         self.decoder = _RNNDecoder(
-            self.cell, self.hidden, self.num_layers, length, features, self.output_activation
+            self.cell,
+            self.hidden,
+            self.num_layers,
+            length,
+            features,
+            self.output_activation,
+            self.code_each_step,
         )
 
     def encode(self, x: jax.Array, *, train: bool = False, mask: jax.Array | None = None) -> jax.Array:

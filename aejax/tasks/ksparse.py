@@ -1,13 +1,15 @@
 """k-sparse autoencoders (Makhzani & Frey 2013): one model per k in task.sparse_ks, each keeping the k largest
 code units per example in training (round(model.topk_alpha * k) when encoding for evaluation).
 
-For every k: test MSE, dead units (code units never kept for any training example), the mean number of
-non-zero units per test code, and the accuracy of a linear probe (standardized logistic regression) and a k-NN
-classifier on the codes.
+For every k: test MSE (decoded from the k-sparse code, and from the round(alpha * k)-sparse one), dead units (code units never among the
+k kept for any training example; also counted at alpha * k), the mean number of non-zero units per test code,
+and the accuracy of a linear probe (standardized logistic regression) and a k-NN classifier on the
+round(alpha * k)-sparse codes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -36,12 +38,13 @@ def unit_pictures(trained, scale: float = 3.0) -> np.ndarray:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| k (train) | k (eval) | test MSE | dead units | linear probe acc. | k-NN acc. |",
+        "| k (train) | k (eval) | test MSE at k (at eval k) | dead units at k (at eval k) | linear probe acc. | k-NN acc. |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['k']} | {r['eval_k']} | {r['test_mse']:.5f} | {r['dead_units']} / {r['code_size']} | "
+            f"| {r['k']} | {r['eval_k']} | {r['test_mse']:.5f} ({r['test_mse_eval_k']:.5f}) | {r['dead_units']} ({r['dead_units_eval_k']}) / "
+            f"{r['code_size']} | "
             f"{r['linear_probe']:.4f} | {r['knn']:.4f} |"
         )
     return "\n".join(lines) + "\n"
@@ -72,6 +75,9 @@ def run_ksparse(
         trained = fit(cfg, data=dataset if data is not None else None, workdir=run_dir)
         train_codes = trained.encode(dataset.x_train)
         test_codes = trained.encode(dataset.x_test)
+        # Dead units are counted at the training k (alpha = 1): units the training objective never used.
+        at_k = dataclasses.replace(trained, model=trained.model.clone(topk_alpha=1.0))
+        dead_at_k = dead_units(at_k.encode(dataset.x_train))
         probes = probe_accuracies(
             train_codes[:n_train],
             dataset.y_train[:n_train],
@@ -85,8 +91,10 @@ def run_ksparse(
                 "k": k,
                 "eval_k": eval_k(k, float(config.model.topk_alpha), units),
                 "code_size": units,
-                "test_mse": float(trained.evaluate(dataset.x_test)["mse"]),
-                "dead_units": dead_units(train_codes),
+                "test_mse": float(at_k.evaluate(dataset.x_test)["mse"]),
+                "test_mse_eval_k": float(trained.evaluate(dataset.x_test)["mse"]),
+                "dead_units": dead_at_k,
+                "dead_units_eval_k": dead_units(train_codes),
                 "mean_nonzero_test": float(np.mean(np.sum(test_codes != 0, axis=1))),
                 **probes,
             }
