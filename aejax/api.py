@@ -164,6 +164,7 @@ def fit(
         seed=config.seed,
         workdir=workdir,
         init_params=init_params,
+        y_train=dataset.y_train,
     )
     seconds = time.perf_counter() - started
     trained = Trained(

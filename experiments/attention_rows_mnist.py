@@ -22,7 +22,7 @@ def get_config():
     config.model.mlp_dim = 256
     config.model.attention_layers = 2
     config.model.output_activation = "sigmoid"
-    config.train.epochs = 8
+    config.train.epochs = 10
     config.train.batch_size = 128
     config.train.learning_rate = 1e-3
     config.train.schedule = "warmup_cosine"

@@ -21,9 +21,11 @@ def get_config():
     config.model.rnn_hidden = 64
     config.model.latent_dim = 16
     config.model.output_activation = "identity"
-    config.train.epochs = 20
+    config.model.teacher_forcing = 0.0  # trained free running, as it is evaluated
+    config.model.code_each_step = True
+    config.train.epochs = 30
     config.train.batch_size = 64
-    config.train.learning_rate = 2e-3
+    config.train.learning_rate = 3e-3
     config.train.schedule = "warmup_cosine"
     config.train.warmup_steps = 100
     config.train.grad_clip_norm = 1.0

@@ -202,3 +202,39 @@ def test_sequence_anomaly_task_on_small_sines(tmp_path):
             assert 0.0 <= report[method][key] <= 1.0
     assert report["autoencoder"]["auroc_sequence"] > 0.6
     assert (tmp_path / "roc.png").is_file() and (tmp_path / "sequence_anomalies.png").is_file()
+
+
+def test_capsule_margin_training_uses_labels():
+    config = _config(rows=False, **CAPSULE)
+    config.loss.regularizers = {"margin": {"fn": "capsule_margin", "weight": 1.0}}
+    config.loss.reconstruction_weight = 0.05
+    trained = aejax.fit(config)
+    assert np.isfinite(trained.results["test"]["mse"])
+    dataset = aejax.get_dataset(config)
+    unlabelled = aejax.data.from_arrays(dataset.x_train, x_val=dataset.x_val)
+    config.data.source = "arrays"
+    with pytest.raises(ValueError, match="needs labels"):
+        aejax.fit(config, data=unlabelled)
+
+
+def test_capsule_margin_term_matches_numpy():
+    spec = ModelSpec.from_mapping(CAPSULE)
+    model = build_model(spec, (8, 8, 1))
+    state = create_train_state(model, optax.sgd(0.0), (8, 8, 1), 0)
+    objective = Objective(regularizers=(("margin", "capsule_margin", 1.0),))
+    step = make_train_step(model, objective, optax.constant_schedule(0.0), donate=False)
+    x = jax.random.uniform(jax.random.PRNGKey(4), (4, 8, 8, 1))
+    y = jnp.array([0, 1, 2, 1])
+    _, metrics = step(state, {"x": x, "y": y})
+    out = model.apply({"params": state.params}, x, labels=y)
+    lengths = np.asarray(out.lengths)
+    t = np.eye(3)[np.asarray(y)]
+    expected = np.mean(
+        np.sum(
+            t * np.maximum(0, 0.9 - lengths) ** 2 + 0.5 * (1 - t) * np.maximum(0, lengths - 0.1) ** 2, axis=1
+        )
+    )
+    assert float(metrics["reg/margin"]) == pytest.approx(expected, rel=1e-5)
+    code = np.asarray(out.code).reshape(4, 3, 4)
+    for i, label in enumerate(np.asarray(y)):  # the label's capsule is the one decoded in training
+        assert np.all(np.delete(code[i], label, axis=0) == 0)

@@ -11,6 +11,8 @@ The classification term is `margin_loss(lengths, labels)`; reconstruction is the
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -156,6 +158,7 @@ class CapsuleAutoencoder(nn.Module):
     capsule_dim: int = 16
     routing_iterations: int = 3
     decoder_hidden: tuple[int, ...] = (512, 1024)
+    uses_labels: ClassVar[bool] = True  # the train step passes batch['y'] as `labels` when it has them
 
     @property
     def num_primary(self) -> int:

@@ -24,3 +24,4 @@ class Forward:
     rng: jax.Array  # a key of the step's own, for stochastic penalties
     encode: Callable[[jax.Array], jax.Array] = struct.field(pytree_node=False)
     step: Any = None  # the optimizer step (int32 scalar) in training; None elsewhere
+    labels: Any = None  # (batch,) int labels when a regularizer needs them (needs_labels), else None

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from aejax.objectives.corruptions import Corruption
 from aejax.objectives.forward import Forward
 from aejax.objectives.losses import get_reconstruction_loss
-from aejax.objectives.regularizers import check_settings, resolve_regularizer
+from aejax.objectives.regularizers import check_settings, needs_labels, resolve_regularizer
 
 RESERVED_FIELDS = ("fn", "weight", "warmup", "warmup_steps")
 WARMUPS = ("none", "linear", "cyclical")
@@ -115,6 +115,11 @@ class Objective:
             binarize=bool(binarize),
             reconstruction_weight=float(reconstruction_weight),
         )
+
+    @property
+    def needs_labels(self) -> bool:
+        """True when a regularizer reads labels: training batches must then carry y."""
+        return any(needs_labels(fn) for _, fn, *_ in self.regularizers)
 
     def per_example_reconstruction(self, output: Any, target: jax.Array) -> jax.Array:
         return get_reconstruction_loss(self.reconstruction)(output, target)

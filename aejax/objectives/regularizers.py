@@ -181,7 +181,30 @@ def bias_l1(forward: Forward) -> jax.Array:
     return _sum_over(_layer_params(forward.params, "bias"), jnp.abs)
 
 
+def capsule_margin(
+    forward: Forward, *, m_plus: float = 0.9, m_minus: float = 0.1, lam: float = 0.5
+) -> jax.Array:
+    """Sabour et al. (2017) margin loss on capsule lengths (model.family='capsule'), mean over the batch: the
+    label's capsule longer than m_plus, the others shorter than m_minus (weight lam). Needs labels: the
+    training batches then carry y, and the label's capsule is the one decoded."""
+    from aejax.models.capsule import margin_loss
+
+    lengths = getattr(forward.output, "lengths", None)
+    if lengths is None or forward.labels is None:
+        raise ValueError("capsule_margin needs a capsule model (output.lengths) and labelled training data")
+    return jnp.mean(margin_loss(lengths, forward.labels, m_plus, m_minus, lam))
+
+
+capsule_margin.needs_labels = True
+
+
+def needs_labels(name: str) -> bool:
+    """Whether a regularizer reads forward.labels (its function has `needs_labels = True`)."""
+    return bool(getattr(resolve_regularizer(name), "needs_labels", False))
+
+
 REGULARIZERS: dict[str, Regularizer] = {
+    "capsule_margin": capsule_margin,
     "code_l1": code_l1,
     "code_l2": code_l2,
     "kl_sparsity": kl_sparsity,

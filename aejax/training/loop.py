@@ -183,12 +183,18 @@ def run_training(
     seed: int,
     workdir: Path | None,
     init_params: Any = None,
+    y_train: np.ndarray | None = None,
 ) -> TrainResult:
     """Train (or resume) and return the final state; writes checkpoints and metrics when `workdir` is set.
 
     `init_params` (same tree as the model's) replaces the seeded initialisation of a fresh run, e.g.
     weights from greedy layer-wise pretraining; a resumed run takes its parameters from the checkpoint.
+    `y_train` (integer labels) goes into every batch as 'y' when the objective needs labels.
     """
+    if objective.needs_labels and y_train is None:
+        raise ValueError(
+            "a regularizer of this objective needs labels (e.g. capsule_margin): the training split has none"
+        )
     n_train = x_train.shape[0]
     steps_per_epoch = train.steps_per_epoch(n_train)
     total_steps = train.epochs * steps_per_epoch
@@ -241,6 +247,7 @@ def run_training(
 
     start = int(state.step)
     x_device = jax.device_put(x_train)
+    y_device = jax.device_put(np.asarray(y_train)) if objective.needs_labels else None
     take = jax.jit(lambda data, idx: data[idx])
     params_finite = jax.jit(
         lambda tree: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
@@ -263,7 +270,10 @@ def run_training(
             if order_epoch != epoch:
                 order, order_epoch = epoch_permutation(seed, epoch, n_train), epoch
             idx = order[position * train.batch_size : (position + 1) * train.batch_size]
-            state, metrics = train_fn(state, {"x": take(x_device, jnp.asarray(idx))})
+            batch = {"x": take(x_device, jnp.asarray(idx))}
+            if y_device is not None:
+                batch["y"] = take(y_device, jnp.asarray(idx))
+            state, metrics = train_fn(state, batch)
             pending.append((step, metrics))
             step += 1
             epoch_end = step % steps_per_epoch == 0

@@ -22,13 +22,17 @@ from aejax.training.state import TrainState
 Batch = dict[str, jax.Array]
 
 
-def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None, mask=None):
+def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None, mask=None, labels=None):
     """Forward pass; returns (output, updated model_state) and only mutates collections that exist.
 
-    `mask` (batch, time), 1 for real steps, reaches models of padded sequences (batch['mask'])."""
+    `mask` (batch, time), 1 for real steps, reaches models of padded sequences (batch['mask']); `labels`
+    (batch['y'], when the objective needs labels) reaches models that use them (a capsule model decodes the
+    label's capsule)."""
     variables = {"params": params, **model_state}
     mutable = list(model_state.keys()) if train else False
     extra = {} if mask is None else {"mask": mask}
+    if labels is not None and getattr(model, "uses_labels", False):
+        extra["labels"] = labels
     if mutable:
         output, new_state = model.apply(variables, x, train=train, rngs=rngs, mutable=mutable, **extra)
         return output, dict(new_state)
@@ -56,7 +60,14 @@ def train_step(
 
     def loss_fn(params):
         output, model_state = _apply(
-            model, params, state.model_state, x_input, train=True, rngs=rngs, mask=batch.get("mask")
+            model,
+            params,
+            state.model_state,
+            x_input,
+            train=True,
+            rngs=rngs,
+            mask=batch.get("mask"),
+            labels=batch.get("y"),
         )
 
         def encode(inputs):
@@ -70,6 +81,7 @@ def train_step(
             rng=forward_key,
             encode=encode,
             step=state.step,
+            labels=batch.get("y"),
         )
         loss, aux = objective(forward)
         if objective.iwae_samples > 1:  # the k-sample bound replaces reconstruction (+ KL) in the loss
