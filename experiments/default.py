@@ -70,6 +70,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.topk = 0
     config.model.topk_alpha = 1.0  # topk: round(alpha * topk) units are kept at evaluation
     config.model.binary_noise = 0.0  # binary: std of Gaussian noise added to the code logits in training
+    # topk: > 0 anneals k linearly from topk_start down to topk over the first topk_schedule_steps training steps
+    # (Makhzani & Frey's remedy for dead units).
+    config.model.topk_start = 0
+    config.model.topk_schedule_steps = 0
     # family 'sequence': seq2seq RNN autoencoder on (time, features) examples (data.as_sequences for images);
     # teacher forcing in training (teacher_forcing < 1: scheduled sampling), free running in evaluation.
     config.model.cell = "lstm"  # lstm | gru

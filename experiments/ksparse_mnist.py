@@ -1,5 +1,6 @@
 """k-sparse autoencoders on MNIST (Makhzani & Frey 2013): one hidden layer of 1000 linear code units, the k
-largest kept per example, a mirrored decoder; k in (10, 25, 40, 70); 3k units kept when encoding for the probes.
+largest kept per example (k annealed from 100 over the first half of training), a tied mirrored decoder;
+k in (10, 25, 40, 70); 3k units kept when encoding for the probes.
 
     aejax task --config experiments/ksparse_mnist.py --workdir runs/ksparse_mnist
 
@@ -18,6 +19,9 @@ def get_config():
     config.model.hidden = ()
     config.model.bottleneck = "topk"
     config.model.topk_alpha = 3.0
+    # k falls linearly from 100 to k over the first half of training (Makhzani & Frey), against dead units.
+    config.model.topk_start = 100
+    config.model.topk_schedule_steps = 930
     config.model.tied_weights = True
     config.train.epochs = 30
     config.train.batch_size = 128

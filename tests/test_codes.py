@@ -307,3 +307,19 @@ def test_ksparse_task_on_digits(tmp_path):
         assert 0 <= row["dead_units"] <= 24 and row["linear_probe"] > 0.2
     assert (tmp_path / "k3" / "unit_pictures.png").is_file()
     assert ksparse.dead_units(np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]])) == 1
+
+
+def test_topk_schedule_anneals_k_in_training_only():
+    model, variables = _init(
+        ModelSpec(latent_dim=30, bottleneck="topk", topk=4, topk_start=20, topk_schedule_steps=10)
+    )
+    assert model.uses_step
+    x = jax.random.uniform(jax.random.PRNGKey(5), (6, 20))
+    for step, expected in ((0, 20), (5, 12), (10, 4), (50, 4)):
+        code = model.apply(variables, x, train=True, step=jnp.asarray(step), method="encode")
+        assert np.all((np.asarray(code) != 0).sum(axis=1) == expected)
+    assert np.all((np.asarray(model.apply(variables, x, method="encode")) != 0).sum(axis=1) == 4)
+    with pytest.raises(ValueError, match="topk_start"):
+        build_model(
+            ModelSpec(latent_dim=30, bottleneck="topk", topk=4, topk_start=2, topk_schedule_steps=10), (20,)
+        )

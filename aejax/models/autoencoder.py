@@ -43,13 +43,20 @@ class Autoencoder(nn.Module):
     topk: int = 0
     topk_alpha: float = 1.0
     binary_noise: float = 0.0
+    topk_start: int = 0  # > 0: k falls from topk_start to topk over topk_schedule_steps training steps
+    topk_schedule_steps: int = 0
+
+    @property
+    def uses_step(self) -> bool:
+        """True when training needs the optimizer step (an annealed k); the train step then passes it."""
+        return self.bottleneck == "topk" and self.topk_start > 0
 
     def pre_code(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """The encoder's output before the bottleneck."""
         check_input_shape(x, self.input_shape)
         return self.encoder(x, train=train)
 
-    def encode(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    def encode(self, x: jax.Array, *, train: bool = False, step: jax.Array | None = None) -> jax.Array:
         a = self.pre_code(x, train=train)
         if self.bottleneck == "quantize":
             return bottlenecks.quantize(a, self.quantize_levels)
@@ -58,6 +65,9 @@ class Autoencoder(nn.Module):
                 a = a + self.binary_noise * jax.random.normal(self.make_rng("latent"), a.shape, a.dtype)
             return bottlenecks.binarize(a)
         if self.bottleneck == "topk":
+            if train and step is not None and self.topk_start > 0:
+                k_now = bottlenecks.scheduled_k(self.topk, self.topk_start, self.topk_schedule_steps, step)
+                return bottlenecks.top_k_dynamic(a, k_now)
             k = self.topk if train else bottlenecks.eval_k(self.topk, self.topk_alpha, a.shape[-1])
             return bottlenecks.top_k(a, k)
         return a
@@ -96,8 +106,10 @@ class Autoencoder(nn.Module):
     def decode(self, z: jax.Array, *, train: bool = False) -> jax.Array:
         return get_activation(self.output_activation)(self.decode_logits(z, train=train))
 
-    def __call__(self, x: jax.Array, *, train: bool = False) -> AutoencoderOutput:
-        code = self.encode(x, train=train)
+    def __call__(
+        self, x: jax.Array, *, train: bool = False, step: jax.Array | None = None
+    ) -> AutoencoderOutput:
+        code = self.encode(x, train=train, step=step)
         logits = self.decode_logits(code, train=train)
         return AutoencoderOutput(
             reconstruction=get_activation(self.output_activation)(logits), code=code, logits=logits

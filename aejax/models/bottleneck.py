@@ -10,7 +10,8 @@ All three are pure functions of the pre-code activations `a_BxK`:
   of std `noise` on `a` in training pushes the logits away from 0, as in semantic hashing (Salakhutdinov &
   Hinton 2009).
 - `top_k`: the k largest activations of each example are kept and the others set to 0 (Makhzani & Frey 2013);
-  gradients reach the kept units only.
+  gradients reach the kept units only. Their remedy for dead units, k falling linearly from a larger value
+  over the first steps of training, is `scheduled_k` with `top_k_dynamic`.
 """
 
 from __future__ import annotations
@@ -59,12 +60,34 @@ def top_k(a_BxK: jax.Array, k: int) -> jax.Array:
     return a_BxK * keep
 
 
+def top_k_dynamic(a_BxK: jax.Array, k: jax.Array) -> jax.Array:
+    """`top_k` for a traced k (an annealing schedule): entries >= the k-th largest of their row are kept."""
+    ordered = -jnp.sort(-a_BxK, axis=-1)
+    threshold = jnp.take(ordered, jnp.clip(k, 1, a_BxK.shape[-1]) - 1, axis=-1)[:, None]
+    return jnp.where(a_BxK >= threshold, a_BxK, 0.0)
+
+
+def scheduled_k(k: int, start: int, steps: int, step: jax.Array) -> jax.Array:
+    """Makhzani & Frey's schedule: k falls linearly from `start` to `k` over the first `steps` steps."""
+    fraction = jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / steps)
+    return jnp.round(start + (k - start) * fraction).astype(jnp.int32)
+
+
 def eval_k(k: int, alpha: float, units: int) -> int:
     """Units kept at evaluation: round(alpha * k), at most the code size."""
     return max(1, min(units, round(alpha * k)))
 
 
-def check_bottleneck(kind: str, latent_dim: int, levels: int, k: int, alpha: float, noise: float) -> None:
+def check_bottleneck(
+    kind: str,
+    latent_dim: int,
+    levels: int,
+    k: int,
+    alpha: float,
+    noise: float,
+    start: int = 0,
+    steps: int = 0,
+) -> None:
     """Fail with the valid forms before anything is traced."""
     if kind not in BOTTLENECKS:
         raise ValueError(f"unknown model.bottleneck {kind!r}; valid: {', '.join(BOTTLENECKS)}")
@@ -76,5 +99,10 @@ def check_bottleneck(kind: str, latent_dim: int, levels: int, k: int, alpha: flo
         )
     if kind == "topk" and alpha < 1:
         raise ValueError(f"model.topk_alpha must be >= 1 (units kept at evaluation / k), got {alpha}")
+    if start and not (kind == "topk" and k <= start <= latent_dim and steps >= 1):
+        raise ValueError(
+            f"model.topk_start ({start}) anneals a topk bottleneck: it needs model.topk ({k}) <= topk_start <= "
+            f"model.latent_dim ({latent_dim}) and model.topk_schedule_steps >= 1 (got {steps})"
+        )
     if noise < 0:
         raise ValueError(f"model.binary_noise must be >= 0, got {noise}")

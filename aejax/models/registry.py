@@ -53,6 +53,8 @@ class ModelSpec:
     topk: int = 0  # topk: code units kept per example in training
     topk_alpha: float = 1.0  # topk: round(alpha * k) units kept at evaluation
     binary_noise: float = 0.0  # binary: std of Gaussian noise on the code logits in training
+    topk_start: int = 0  # topk: > 0 anneals k from this value down to topk over topk_schedule_steps
+    topk_schedule_steps: int = 0
     # family 'sequence' (seq2seq RNN on (T, F) inputs)
     cell: str = "lstm"  # lstm | gru
     rnn_hidden: int = 64
@@ -273,7 +275,14 @@ def build_model(
     if not 0 <= spec.dropout < 1:
         raise ValueError(f"model.dropout must be in [0, 1), got {spec.dropout}")
     check_bottleneck(
-        spec.bottleneck, spec.latent_dim, spec.quantize_levels, spec.topk, spec.topk_alpha, spec.binary_noise
+        spec.bottleneck,
+        spec.latent_dim,
+        spec.quantize_levels,
+        spec.topk,
+        spec.topk_alpha,
+        spec.binary_noise,
+        spec.topk_start,
+        spec.topk_schedule_steps,
     )
     if spec.bottleneck != "none":
         if spec.family != "autoencoder":
@@ -344,6 +353,8 @@ def build_model(
         topk=spec.topk,
         topk_alpha=spec.topk_alpha,
         binary_noise=spec.binary_noise,
+        topk_start=spec.topk_start,
+        topk_schedule_steps=spec.topk_schedule_steps,
     )
 
 

@@ -22,7 +22,9 @@ from aejax.training.state import TrainState
 Batch = dict[str, jax.Array]
 
 
-def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None, mask=None, labels=None):
+def _apply(
+    model: nn.Module, params, model_state, x, *, train: bool, rngs=None, mask=None, labels=None, step=None
+):
     """Forward pass; returns (output, updated model_state) and only mutates collections that exist.
 
     `mask` (batch, time), 1 for real steps, reaches models of padded sequences (batch['mask']); `labels`
@@ -33,6 +35,8 @@ def _apply(model: nn.Module, params, model_state, x, *, train: bool, rngs=None, 
     extra = {} if mask is None else {"mask": mask}
     if labels is not None and getattr(model, "uses_labels", False):
         extra["labels"] = labels
+    if step is not None and getattr(model, "uses_step", False):  # e.g. an annealed top-k
+        extra["step"] = step
     if mutable:
         output, new_state = model.apply(variables, x, train=train, rngs=rngs, mutable=mutable, **extra)
         return output, dict(new_state)
@@ -68,6 +72,7 @@ def train_step(
             rngs=rngs,
             mask=batch.get("mask"),
             labels=batch.get("y"),
+            step=state.step,
         )
 
         def encode(inputs):
