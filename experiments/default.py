@@ -175,6 +175,9 @@ def get_config() -> ml_collections.ConfigDict:
         True  # grad/param norms in the metrics (about 15% of a small model's step on CPU)
     )
     config.train.progress = True
+    # Data parallelism (aejax/training/parallel.py): auto (sharded over a ("data",) mesh when several accelerator
+    # devices are visible, else single) | single | sharded | pmap. The batch size must divide by the devices.
+    config.train.backend = "auto"
 
     # Greedy layer-wise pretraining (stacked autoencoders): each layer of the MLP is first trained as a
     # shallow autoencoder on the codes of the layers below it, then the deep model is fine-tuned end to end.

@@ -25,6 +25,7 @@ from aejax.training.adversarial import make_adversarial_train_step
 from aejax.training.checkpoint import Checkpointer
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
+from aejax.training.parallel import Placement
 from aejax.training.state import TrainState, create_train_state
 from aejax.training.steps import make_eval_step, make_train_step
 
@@ -56,6 +57,7 @@ class TrainSpec:
     log_every_steps: int = 25
     log_norms: bool = True
     progress: bool = True
+    backend: str = "auto"  # auto | single | sharded | pmap (aejax.training.parallel)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps"):
@@ -205,8 +207,17 @@ def run_training(
         state = state.replace(
             params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
         )
-    make_step = FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""), make_train_step)
-    train_fn = make_step(model, objective, schedule, log_norms=train.log_norms)
+    placement = Placement.create(train.backend, train.batch_size)
+    family_step = FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""))
+    if family_step is not None:
+        if placement.backend == "pmap":
+            raise ValueError(
+                f"train.backend='pmap' runs the plain train step; the {model.family!r} family's own step runs "
+                "with train.backend 'single' or 'sharded'"
+            )
+        train_fn = family_step(model, objective, schedule, log_norms=train.log_norms)
+    else:
+        train_fn = make_train_step(model, objective, schedule, log_norms=train.log_norms, placement=placement)
     eval_fn = make_eval_step(model, objective)
     stopper = _EarlyStopping(train.early_stopping_patience, train.early_stopping_min_delta)
     if train.early_stopping_patience > 0 and x_val is None:
@@ -246,6 +257,7 @@ def run_training(
         last_saved = int(state.step)
 
     start = int(state.step)
+    state = placement.place_state(state)
     x_device = jax.device_put(x_train)
     y_device = jax.device_put(np.asarray(y_train)) if objective.needs_labels else None
     take = jax.jit(lambda data, idx: data[idx])
@@ -273,7 +285,7 @@ def run_training(
             batch = {"x": take(x_device, jnp.asarray(idx))}
             if y_device is not None:
                 batch["y"] = take(y_device, jnp.asarray(idx))
-            state, metrics = train_fn(state, batch)
+            state, metrics = train_fn(state, placement.place_batch(batch))
             pending.append((step, metrics))
             step += 1
             epoch_end = step % steps_per_epoch == 0
@@ -282,7 +294,7 @@ def run_training(
             )
             if not (epoch_end or save_due or step % train.log_every_steps == 0 or step == total_steps):
                 continue
-            fetched = [(s, jax.device_get(m)) for s, m in pending]
+            fetched = [(s, jax.device_get(placement.metrics(m))) for s, m in pending]
             pending.clear()
             where = (
                 f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
@@ -307,12 +319,13 @@ def run_training(
             bar.update(len(fetched))
             bar.set_postfix(loss=f"{means['loss']:.4g}", epoch=(step - 1) // steps_per_epoch, refresh=False)
             if epoch_end and x_val is not None:
-                val = evaluate(eval_fn, state, x_val, train.eval_batch_size)
+                val = evaluate(eval_fn, placement.host_state(state), x_val, train.eval_batch_size)
                 emit({"split": "val", "step": step, "epoch": epoch, **val})
                 # Variational models stop on the validation -ELBO, others on the reconstruction loss.
                 stopped_early = stopper.update(val.get("negative_elbo", val["reconstruction"]), epoch)
             if save_due or stopped_early or step == total_steps:
-                save(state, done=step == total_steps or stopped_early)
+                save(placement.host_state(state), done=step == total_steps or stopped_early)
+        state = placement.host_state(state)
         if checkpointer is not None and last_saved != int(state.step):
             save(state, done=True)
     finally:

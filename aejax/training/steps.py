@@ -51,7 +51,10 @@ def train_step(
     objective: Objective,
     schedule: optax.Schedule,
     log_norms: bool = True,
+    axis_name: str | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One update. With `axis_name` (the pmap backend) each device holds a shard of the batch, and gradients,
+    metrics and model collections are averaged over that axis before the update."""
     x = batch["x"]
     step_key = jax.random.fold_in(state.rng, state.step)
     dropout_key, forward_key = jax.random.split(step_key)
@@ -104,6 +107,8 @@ def train_step(
         return loss, (aux, model_state)
 
     (_, (aux, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if axis_name is not None:
+        grads, aux, model_state = jax.lax.pmean((grads, aux, model_state), axis_name)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {**aux, "learning_rate": jnp.asarray(schedule(state.step), jnp.float32)}
@@ -154,11 +159,15 @@ def make_train_step(
     donate: bool = True,
     max_traces: int | None = None,
     log_norms: bool = True,
+    placement=None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
-    """jit once; with `max_traces`, the step raises if it is traced (compiled) more often than that."""
+    """jit once; with `max_traces`, the step raises if it is traced (compiled) more often than that.
+    `placement` (aejax.training.parallel.Placement) with backend 'pmap' gives the pmapped step instead."""
     bound = functools.partial(
         train_step, model=model, objective=objective, schedule=schedule, log_norms=log_norms
     )
+    if placement is not None and placement.backend == "pmap":
+        return placement.compile(bound, donate=donate)
 
     return jit_step(bound, donate=donate, max_traces=max_traces, what="train step")
 

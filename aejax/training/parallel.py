@@ -1,0 +1,103 @@
+"""Data-parallel backends behind one step signature: the same global batch gives the same update on each.
+
+- `single`: one device, plain `jax.jit`.
+- `sharded`: `jax.jit` over a ("data",) mesh of every visible device; the state is replicated and each batch is
+  split along its first axis. XLA inserts the collectives, so the step is the single-device program.
+- `pmap`: `jax.pmap` over the local devices with the batch reshaped to (devices, batch / devices, ...); each
+  device computes loss and gradients of its shard and they are averaged with `pmean` over the axis "batch".
+  Batch-level statistics inside a regularizer (e.g. kl_sparsity's mean activation) are then per shard, and a
+  step's random draws (dropout, corruption) differ from the single-device ones.
+- `auto`: `sharded` when several accelerator devices are visible, else `single`. Several CPU "devices" are
+  nearly always one host's cores split up (or faked for tests), where data parallelism adds only overhead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import jax_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+BACKENDS = ("auto", "single", "sharded", "pmap")
+AXIS = "batch"  # the pmap axis name the train step averages over
+
+
+def resolve_backend(name: str, batch_size: int, devices: list | None = None) -> str:
+    """The concrete backend for `name` (see the module docstring); checks the batch splits evenly."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown train.backend {name!r}; valid: {', '.join(BACKENDS)}")
+    devices = jax.devices() if devices is None else devices
+    if name == "auto":
+        name = "sharded" if len(devices) > 1 and devices[0].platform != "cpu" else "single"
+        if name == "sharded" and batch_size % len(devices):
+            name = "single"
+    if name in ("sharded", "pmap") and batch_size % len(devices):
+        raise ValueError(
+            f"train.backend={name!r} splits each batch over {len(devices)} devices: train.batch_size "
+            f"({batch_size}) must be a multiple of {len(devices)}"
+        )
+    return name
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where the state and the batches live for one backend, and how to get a host-side state back."""
+
+    backend: str
+    devices: tuple
+
+    @classmethod
+    def create(cls, backend: str, batch_size: int) -> Placement:
+        devices = tuple(jax.local_devices() if backend == "pmap" else jax.devices())
+        return cls(resolve_backend(backend, batch_size, list(devices)), devices)
+
+    @functools.cached_property
+    def mesh(self):
+        return jax.sharding.Mesh(np.array(self.devices), ("data",))
+
+    def place_state(self, state):
+        if self.backend == "sharded":
+            # A copy (jnp.array) so that donating the placed state never deletes the caller's buffers.
+            replicated = NamedSharding(self.mesh, P())
+            return jax.tree.map(lambda a: jax.device_put(jnp.array(a), replicated), state)
+        if self.backend == "pmap":
+            return jax_utils.replicate(state, devices=list(self.devices))
+        return state
+
+    def place_batch(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        if self.backend == "sharded":
+            sharded = NamedSharding(self.mesh, P("data"))
+            return {k: jax.device_put(v, sharded) for k, v in batch.items()}
+        if self.backend == "pmap":
+            n = len(self.devices)
+            return {k: jnp.reshape(v, (n, v.shape[0] // n, *v.shape[1:])) for k, v in batch.items()}
+        return batch
+
+    def host_state(self, state):
+        """A state usable by single-device code (evaluation, checkpoints): pmap's first replica."""
+        if self.backend == "pmap":
+            return jax.tree.map(lambda a: a[0], state)
+        return state
+
+    def metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        if self.backend == "pmap":  # already averaged over devices: every replica holds the same value
+            return jax.tree.map(lambda a: a[0], metrics)
+        return metrics
+
+    def compile(self, bound_step: Callable, *, donate: bool = True) -> Callable:
+        """The step for this backend from a (state, batch[, axis_name]) function."""
+        if self.backend == "pmap":
+            return jax.pmap(
+                functools.partial(bound_step, axis_name=AXIS),
+                axis_name=AXIS,
+                donate_argnums=(0,) if donate else (),
+                devices=list(self.devices),
+            )
+        return jax.jit(bound_step, donate_argnums=(0,) if donate else ())
