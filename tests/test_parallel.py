@@ -5,43 +5,21 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-import optax
 import pytest
+from parallel_case import run_case
 
 import aejax
-from aejax.models import ModelSpec, build_model
-from aejax.objectives import Objective
-from aejax.training import create_train_state, make_train_step
-from aejax.training.parallel import Placement, resolve_backend
+from aejax.training.parallel import resolve_backend
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 2, reason="needs several (fake) devices")
 
 
-def _run(backend: str, steps: int = 5):
-    model = build_model(ModelSpec(latent_dim=4, hidden=(16,)), (12,))
-    objective = Objective(regularizers=(("l2", "code_l2", 0.1),))
-    tx = optax.adam(1e-2)
-    placement = Placement.create(backend, 32)
-    state = placement.place_state(create_train_state(model, tx, (12,), 0))
-    step = make_train_step(model, objective, optax.constant_schedule(1e-2), placement=placement)
-    rng = np.random.default_rng(0)
-    losses = []
-    for _ in range(steps):
-        batch = {"x": jax.numpy.asarray(rng.random((32, 12), np.float32))}
-        state, metrics = step(state, placement.place_batch(batch))
-        losses.append(float(placement.metrics(metrics)["loss"]))
-    return placement.host_state(state), losses
-
-
 @pytest.mark.parametrize("backend", ["sharded", "pmap"])
 def test_backends_match_single_device(backend):
-    reference, reference_losses = _run("single")
-    state, losses = _run(backend)
+    reference, reference_losses = run_case("single")
+    params, losses = run_case(backend)
     np.testing.assert_allclose(losses, reference_losses, rtol=1e-5)
-    jax.tree.map(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), state.params, reference.params
-    )
-    assert int(state.step) == 5
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), params, reference)
 
 
 def test_resolve_backend_rules():

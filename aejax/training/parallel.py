@@ -29,6 +29,23 @@ BACKENDS = ("auto", "single", "sharded", "pmap")
 AXIS = "batch"  # the pmap axis name the train step averages over
 
 
+def initialize_distributed(coordinator_address: str, num_processes: int, process_id: int, timeout_s: int = 120):
+    """Join a multi-process run (one process per host, or several on one machine for tests): after this every
+    process sees all devices in `jax.devices()`, and the 'sharded' backend spans them. Each process must then
+    feed the same global batches (aejax's loop does: the permutation depends on the seed alone). On CPU the
+    cross-process collectives go through gloo."""
+    if not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}")
+    # Only CPU collectives read this setting; it must be set before any backend starts, so it is set always.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address,
+        num_processes=num_processes,
+        process_id=process_id,
+        initialization_timeout=timeout_s,
+    )
+
+
 def resolve_backend(name: str, batch_size: int, devices: list | None = None) -> str:
     """The concrete backend for `name` (see the module docstring); checks the batch splits evenly."""
     if name not in BACKENDS:
