@@ -198,7 +198,8 @@ def _results(config, dataset: Dataset, trained: Trained, result, seconds: float)
         "stopped_early": result.stopped_early,
         "best_val_reconstruction": result.best_val,
         "best_epoch": result.best_epoch,
-        "train_seconds": round(seconds, 3),
+        "train_seconds": round(result.train_seconds, 3),  # summed over resumed parts
+        "session_seconds": round(seconds, 3),  # this call of fit (a resumed run only adds its own part)
     }
     for split in ("val", "test"):
         x, _ = dataset.split(split)

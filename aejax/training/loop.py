@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,7 @@ class TrainResult:
     best_val: float | None
     best_epoch: int
     history: list[dict[str, Any]]
+    train_seconds: float = 0.0  # wall time of the training loop, summed over every resumed part of the run
 
 
 def _checked_init_params(template: Any, params: Any) -> Any:
@@ -226,10 +228,12 @@ def run_training(
     checkpointer = Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None
     log = MetricsLog(workdir / "metrics.jsonl") if workdir else None
     resumed_from, stopped_early = None, False
+    seconds_before, loop_started = 0.0, time.perf_counter()
     if checkpointer is not None and checkpointer.latest_step() is not None:
         state, meta = checkpointer.restore(state)
         resumed_from = int(state.step)
         stopper.load_meta(meta)
+        seconds_before = float(meta.get("train_seconds", 0.0))
         stopped_early = bool(meta.get("stopped_early", False))
         if log is not None:
             log.truncate_after(resumed_from)
@@ -247,6 +251,7 @@ def run_training(
         if checkpointer is None:
             return
         meta = {
+            "train_seconds": seconds_before + time.perf_counter() - loop_started,
             **stopper.to_meta(),
             "stopped_early": stopped_early,
             "finished": done,
@@ -341,4 +346,5 @@ def run_training(
         best_val=None if not math.isfinite(stopper.best) else stopper.best,
         best_epoch=stopper.best_epoch,
         history=history,
+        train_seconds=seconds_before + time.perf_counter() - loop_started,
     )
