@@ -8,23 +8,15 @@ Expected (2 CPU cores, jax 0.10.2, about 10 minutes): see the README's compressi
 beats JPEG's scan bytes alone (let alone its files) at every rate it reaches (up to about 0.2 bpp).
 """
 
-from aejax.config import load_default
+from aejax.config import get_config as _named
 
 
 def get_config():
-    config = load_default()
-    config.data.source = "mnist"
-    config.data.path = "../shared/data/mnist"
-    config.model.hidden = (512, 256)
-    config.model.bottleneck = "quantize"
-    config.train.epochs = 30
-    config.train.batch_size = 128
-    config.train.learning_rate = 2e-3
-    config.train.schedule = "warmup_cosine"
-    config.train.warmup_steps = 200
-    config.train.grad_clip_norm = 1.0
+    config = _named("ae_mnist")  # its 784-512-256-k MLP and training settings, one model per code size
+    config.train.early_stopping_patience = 0
     config.eval.compare_pca = False
     config.eval.jacobian_examples = 0
+    config.model.bottleneck = "quantize"
     config.task.name = "compress"
     config.task.code_sizes = (4, 8, 16, 32, 64, 128, 256)
     config.task.quantize_levels = (3, 7)

@@ -7,23 +7,15 @@ Writes hashing.json / hashing.md (precision@100 and mAP next to PCA + sign and r
 precision_at_k.png. Expected (2 CPU cores, about 2 minutes): see the README's hashing table.
 """
 
-from aejax.config import load_default
+from aejax.config import get_config as _named
 
 
 def get_config():
-    config = load_default()
-    config.data.source = "mnist"
-    config.data.path = "../shared/data/mnist"
-    config.model.hidden = (512, 256)
-    config.model.bottleneck = "binary"
-    config.train.epochs = 30
-    config.train.batch_size = 128
-    config.train.learning_rate = 2e-3
-    config.train.schedule = "warmup_cosine"
-    config.train.warmup_steps = 200
-    config.train.grad_clip_norm = 1.0
+    config = _named("ae_mnist")  # its 784-512-256-k MLP and training settings, one model per code size
+    config.train.early_stopping_patience = 0
     config.eval.compare_pca = False
     config.eval.jacobian_examples = 0
+    config.model.bottleneck = "binary"
     config.task.name = "hashing"
     config.task.code_sizes = (16, 32, 64)
     config.task.retrieval_k = 100

@@ -17,12 +17,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a whole file so readers see the old or the new content, never a half-written one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic_bytes(path, text.encode())
 
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:
