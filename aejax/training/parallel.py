@@ -29,7 +29,9 @@ BACKENDS = ("auto", "single", "sharded", "pmap")
 AXIS = "batch"  # the pmap axis name the train step averages over
 
 
-def initialize_distributed(coordinator_address: str, num_processes: int, process_id: int, timeout_s: int = 120):
+def initialize_distributed(
+    coordinator_address: str, num_processes: int, process_id: int, timeout_s: int = 120
+):
     """Join a multi-process run (one process per host, or several on one machine for tests): after this every
     process sees all devices in `jax.devices()`, and the 'sharded' backend spans them. Each process must then
     feed the same global batches (aejax's loop does: the permutation depends on the seed alone). On CPU the
