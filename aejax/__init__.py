@@ -4,6 +4,7 @@ from aejax import baselines, config, data, models, objectives, plots, tasks, tra
 from aejax.api import fit, get_dataset, run_task
 from aejax.codec import Codec
 from aejax.config import get_config, load_default
+from aejax.sweep import sweep
 from aejax.trained import Trained, load
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __all__ = [
     "objectives",
     "plots",
     "run_task",
+    "sweep",
     "tasks",
     "training",
 ]

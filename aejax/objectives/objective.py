@@ -132,11 +132,16 @@ class Objective:
     def corrupt(self, x: jax.Array, rng: jax.Array) -> jax.Array:
         return self.corruption(x, rng)
 
-    def __call__(self, forward: Forward) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def __call__(
+        self, forward: Forward, weights: dict[str, jax.Array] | None = None
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """(loss, aux). `weights` (label -> traced scalar) replaces configured weights, e.g. per sweep member."""
         reconstruction = jnp.mean(self.per_example_reconstruction(forward.output, forward.x))
         loss = self.reconstruction_weight * reconstruction
         aux = {"reconstruction": reconstruction}
         for index, (label, fn, weight, settings, (warmup, warmup_steps)) in enumerate(self.regularizers):
+            if weights is not None and label in weights:
+                weight = weights[label]
             sub = forward.replace(rng=jax.random.fold_in(forward.rng, index))
             value = jnp.asarray(resolve_regularizer(fn)(sub, **dict(settings)))
             value = value.astype(jnp.result_type(reconstruction, value))
