@@ -36,6 +36,7 @@ RESUMABLE_CHANGES = (
     "train.early_stopping_min_delta",
     "train.eval_batch_size",
     "train.backend",  # where the steps run; the numbers are the same
+    "train.steps_per_dispatch",  # bit-identical either way
     "checkpoint.",
     "eval.",
     "task.",  # a task's own settings; the model settings it sets per run are checked as model.*

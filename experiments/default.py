@@ -178,6 +178,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Data parallelism (aejax/training/parallel.py): auto (sharded over a ("data",) mesh when several accelerator
     # devices are visible, else single) | single | sharded | pmap. The batch size must divide by the devices.
     config.train.backend = "auto"
+    # > 1: that many train steps per dispatch in one lax.scan over the device-resident training split
+    # (bit-identical to single steps; single device, plain train step).
+    config.train.steps_per_dispatch = 1
 
     # Greedy layer-wise pretraining (stacked autoencoders): each layer of the MLP is first trained as a
     # shallow autoencoder on the codes of the layers below it, then the deep model is fine-tuned end to end.

@@ -28,7 +28,7 @@ from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
 from aejax.training.parallel import Placement
 from aejax.training.state import TrainState, create_train_state
-from aejax.training.steps import make_eval_step, make_train_step
+from aejax.training.steps import make_eval_step, make_fused_train_steps, make_train_step
 
 # Families whose step is not the plain `make_train_step`, keyed by the model's `family` class attribute; their
 # extra state is made by `state.FAMILY_EXTRAS` and lives in `TrainState.extras`.
@@ -59,9 +59,10 @@ class TrainSpec:
     log_norms: bool = True
     progress: bool = True
     backend: str = "auto"  # auto | single | sharded | pmap (aejax.training.parallel)
+    steps_per_dispatch: int = 1  # > 1: that many steps in one lax.scan over device-resident data
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps", "steps_per_dispatch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("warmup_steps", "early_stopping_patience", "grad_clip_norm", "weight_decay"):
@@ -263,13 +264,29 @@ def run_training(
 
     start = int(state.step)
     state = placement.place_state(state)
+    fused_steps, fused_fn = train.steps_per_dispatch, None
+    if fused_steps > 1:
+        if family_step is not None or placement.backend != "single":
+            raise ValueError(
+                "train.steps_per_dispatch > 1 fuses the plain train step on one device (train.backend 'single')"
+            )
+        fused_fn = make_fused_train_steps(model, objective, schedule, log_norms=train.log_norms)
+
+    def event_after(count: int) -> bool:
+        """Whether the loop logs, validates or saves after `count` steps."""
+        epoch_end = count % steps_per_epoch == 0
+        save = (checkpoint.every_steps > 0 and count % checkpoint.every_steps == 0) or (
+            checkpoint.every_steps == 0 and epoch_end
+        )
+        return epoch_end or save or count % train.log_every_steps == 0 or count == total_steps
+
     x_device = jax.device_put(x_train)
     y_device = jax.device_put(np.asarray(y_train)) if objective.needs_labels else None
     take = jax.jit(lambda data, idx: data[idx])
     params_finite = jax.jit(
         lambda tree: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
     )
-    pending: list[tuple[int, dict[str, jax.Array]]] = []
+    pending: list[tuple[int, dict[str, jax.Array], int]] = []  # (first step, metrics, steps they cover)
     bar = tqdm(
         total=total_steps,
         initial=min(start, total_steps),
@@ -286,20 +303,37 @@ def run_training(
             epoch, position = divmod(step, steps_per_epoch)
             if order_epoch != epoch:
                 order, order_epoch = epoch_permutation(seed, epoch, n_train), epoch
-            idx = order[position * train.batch_size : (position + 1) * train.batch_size]
-            batch = {"x": take(x_device, jnp.asarray(idx))}
-            if y_device is not None:
-                batch["y"] = take(y_device, jnp.asarray(idx))
-            state, metrics = train_fn(state, placement.place_batch(batch))
-            pending.append((step, metrics))
-            step += 1
+            # K steps in one dispatch when nothing (logging, validation, a save) falls inside the chunk.
+            fuse = (
+                fused_fn is not None
+                and position + fused_steps <= steps_per_epoch
+                and not any(event_after(s) for s in range(step + 1, step + fused_steps))
+            )
+            span = fused_steps if fuse else 1
+            idx = order[position * train.batch_size : (position + span) * train.batch_size]
+            if span > 1:
+                state, metrics = fused_fn(
+                    state, x_device, y_device, jnp.asarray(idx.reshape(span, train.batch_size))
+                )
+            else:
+                batch = {"x": take(x_device, jnp.asarray(idx))}
+                if y_device is not None:
+                    batch["y"] = take(y_device, jnp.asarray(idx))
+                state, metrics = train_fn(state, placement.place_batch(batch))
+            pending.append((step, metrics, span))
+            step += span
             epoch_end = step % steps_per_epoch == 0
             save_due = (checkpoint.every_steps > 0 and step % checkpoint.every_steps == 0) or (
                 checkpoint.every_steps == 0 and epoch_end
             )
-            if not (epoch_end or save_due or step % train.log_every_steps == 0 or step == total_steps):
+            if not event_after(step):
                 continue
-            fetched = [(s, jax.device_get(placement.metrics(m))) for s, m in pending]
+            fetched = []
+            for s, m, n in pending:
+                m = jax.device_get(placement.metrics(m))
+                fetched.extend(
+                    [(s, m)] if n == 1 else [(s + i, {k: v[i] for k, v in m.items()}) for i in range(n)]
+                )
             pending.clear()
             where = (
                 f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
