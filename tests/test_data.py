@@ -529,7 +529,8 @@ def test_tfds_needs_a_name():
 
 def test_unknown_source_lists_valid_ones():
     with pytest.raises(
-        ValueError, match=r"unknown data.source 'mnsit'; valid: digits, mnist, npz, sines, tfds:<name>, arrays"
+        ValueError,
+        match=r"unknown data.source 'mnsit'; valid: digits, mnist, npz, sines, tfds:<name>, arrays",
     ):
         load_dataset(SourceSpec(source="mnsit"))
 
