@@ -4,6 +4,7 @@ aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config
 aejax eval --workdir runs/ae_digits [--split test]
 aejax info --workdir runs/ae_digits
 aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: see aejax.api.TASKS)
+aejax bench [--batch-sizes 128 1024] [--readme README.md]                 (train-step throughput, aejax/bench.py)
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     task = sub.add_parser("task", help="run the application named by config.task.name; prints its report")
     task.add_argument("--config", required=True, help="experiment file (experiments/*.py) or its name")
     task.add_argument("--workdir", required=True)
+    from aejax.bench import add_arguments
+
+    add_arguments(
+        sub.add_parser("bench", help="measure train-step throughput; writes JSON and a markdown table")
+    )
     return parser
 
 
@@ -255,6 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = task_command(args.config, args.workdir, overrides)
             print("\n".join(task_lines(report["task"], report)))
             print(f"workdir: {args.workdir} ({report['task']}.json and pictures)")
+        elif args.command == "bench":
+            from aejax import bench
+
+            if overrides:
+                raise ValueError("aejax bench takes no --config.* overrides")
+            report = bench.run(args.models, args.batch_sizes, args.steps, args.repeats)
+            stem = bench.write(report, args.out, args.readme)
+            print(bench.markdown(report))
+            print(f"wrote {stem}.json and {stem}.md")
         elif args.command == "eval":
             metrics = eval_command(args.workdir, args.split, overrides)
             print(json.dumps({k: v for k, v in metrics.items() if k != "tasks"}, indent=2))
