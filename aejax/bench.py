@@ -28,6 +28,7 @@ import optax
 from aejax.models import ModelSpec, build_model
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
+from aejax.training.metrics_log import replace_between_markers
 from aejax.training.steps import make_fused_train_steps
 
 MODELS = {
@@ -260,14 +261,7 @@ def write(report: dict, out: str | Path, readme: str | Path | None = None) -> Pa
     table = markdown(report)
     stem.with_suffix(".md").write_text(table)
     if readme is not None:
-        path = Path(readme)
-        text = path.read_text()
-        begin, end = MARKERS
-        if begin not in text or end not in text:
-            raise ValueError(f"{str(path)!r} has no {begin} ... {end} markers to put the table between")
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        path.write_text(f"{head}{begin}\n{table}{end}{tail}")
+        replace_between_markers(Path(readme), MARKERS, table)
     return stem
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 import aejax
 from aejax.objectives import Corruption
+from aejax.training.metrics_log import replace_between_markers
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = (  # (experiment config, what it shows)
@@ -114,13 +115,7 @@ def markdown(rows: list[dict], descriptions: dict[str, str]) -> str:
 
 
 def update_readme(table: str, readme: Path) -> None:
-    text = readme.read_text()
-    start, end = MARKERS
-    if start not in text or end not in text:
-        raise ValueError(f"{readme} has no {start} ... {end} markers")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{table}{end}{tail}")
+    replace_between_markers(readme, MARKERS, table)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import aejax  # noqa: E402
 from aejax.tasks.features import probe_accuracies  # noqa: E402
+from aejax.training.metrics_log import replace_between_markers  # noqa: E402
 
 EXPERIMENTS = (
     "ae_mnist",
@@ -128,14 +129,7 @@ def main() -> None:
     (out / "sequence_mnist.md").write_text(table)
     print(table)
     if args.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        begin, end = MARKERS
-        if begin not in text or end not in text:
-            raise SystemExit(f"README.md lacks the markers {begin} ... {end}")
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{begin}\n{table}{end}{tail}")
+        replace_between_markers(ROOT / "README.md", MARKERS, table)
 
 
 if __name__ == "__main__":

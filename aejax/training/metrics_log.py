@@ -30,6 +30,18 @@ def write_atomic_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def replace_between_markers(path: Path, markers: tuple[str, str], text: str) -> None:
+    """Replace what stands between two marker lines of a text file (a README table), atomically."""
+    path = Path(path)
+    content = path.read_text()
+    begin, end = markers
+    if begin not in content or end not in content:
+        raise ValueError(f"{str(path)!r} has no {begin} ... {end} markers to put the table between")
+    head, rest = content.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    write_atomic(path, f"{head}{begin}\n{text}{end}{tail}")
+
+
 class MetricsLog:
     """One JSON object per line, each with at least `split` and `step`."""
 
