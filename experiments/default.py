@@ -62,6 +62,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.conv_stride = 2
     config.model.norm = "none"  # none | batch (running statistics in TrainState) | group | layer
     config.model.upsample = "transpose"  # transpose | resize (nearest-neighbour resize, then a convolution)
+    # auto | matmul (patches times kernel, transposed convolutions by output phase; fast on CPU) | xla
+    # (lax.conv, cuDNN on GPU); auto picks matmul on CPU, xla elsewhere. Same parameters either way.
+    config.model.conv_impl = "auto"
     # Code bottleneck on the encoder's linear output (model.family='autoencoder', code_activation='identity'):
     # none | quantize (symbols 0..quantize_levels-1, straight-through rounding; compression) | binary (bits,
     # straight-through; semantic hashing) | topk (k-sparse: the topk largest units kept, Makhzani & Frey 2013).

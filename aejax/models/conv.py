@@ -14,10 +14,52 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from aejax.models import conv_ops
 from aejax.models.layers import get_activation, get_kernel_init
 
 NORMS = ("none", "batch", "group", "layer")
 UPSAMPLES = ("transpose", "resize")
+CONV_IMPLS = ("auto", "matmul", "xla")
+
+
+def resolve_conv_impl(impl: str) -> str:
+    """'auto' is 'matmul' on CPU (XLA-CPU's strided and transposed convolution gradients are slow generic loops,
+    see `aejax.models.conv_ops`) and 'xla' (cuDNN, TPU convolutions) elsewhere."""
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"unknown model.conv_impl {impl!r}; valid: {', '.join(CONV_IMPLS)}")
+    if impl == "auto":
+        return "matmul" if jax.default_backend() == "cpu" else "xla"
+    return impl
+
+
+class Conv2D(nn.Module):
+    """A 2-D (transposed) convolution with flax's parameters ('kernel' (kh, kw, in, out), 'bias'), so the same
+    checkpoint runs with either implementation: `impl='xla'` is `nn.Conv` / `nn.ConvTranspose`'s computation,
+    `impl='matmul'` is `conv_ops.conv2d` / `conv_transpose2d` (patches times kernel; equal up to rounding)."""
+
+    features: int
+    kernel_size: tuple[int, int] = (3, 3)
+    strides: tuple[int, int] = (1, 1)
+    padding: str = "SAME"
+    transpose: bool = False
+    use_bias: bool = True
+    kernel_init: object = nn.initializers.lecun_normal()
+    impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (*self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, shape, jnp.float32).astype(x.dtype)
+        if resolve_conv_impl(self.impl) == "matmul":
+            fn = conv_ops.conv_transpose2d if self.transpose else conv_ops.conv2d
+        else:
+            fn = conv_ops.conv_transpose2d_reference if self.transpose else conv_ops.conv2d_reference
+        y = fn(x, kernel, self.strides, self.padding)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(
+                y.dtype
+            )
+        return y
 
 
 def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -52,6 +94,7 @@ class _ConvSettings(nn.Module):
     activation: str = "relu"
     kernel_init: str = "lecun_normal"
     use_bias: bool = True
+    impl: str = "auto"  # auto | matmul | xla (`resolve_conv_impl`)
 
     def _norm(self, h: jax.Array, train: bool, name: str) -> jax.Array:
         if self.norm == "batch":
@@ -75,13 +118,13 @@ class ConvEncoder(_ConvSettings):
         h = x[..., None] if x.ndim == 3 else x
         act = get_activation(self.activation)
         for i, width in enumerate(self.features):
-            h = nn.Conv(
+            h = Conv2D(
                 width,
                 (self.kernel_size, self.kernel_size),
                 strides=(self.stride, self.stride),
-                padding="SAME",
                 use_bias=self.use_bias,
                 kernel_init=get_kernel_init(self.kernel_init),
+                impl=self.impl,
                 name=f"conv_{i}",
             )(h)
             h = act(self._norm(h, train, f"norm_{i}"))
@@ -108,22 +151,23 @@ class ConvDecoder(_ConvSettings):
         window = (self.kernel_size, self.kernel_size)
         for i, width_i in enumerate(widths):
             if self.upsample == "transpose":
-                h = nn.ConvTranspose(
+                h = Conv2D(
                     width_i,
                     window,
                     strides=(self.stride, self.stride),
-                    padding="SAME",
+                    transpose=True,
                     kernel_init=init,
                     use_bias=self.use_bias,
+                    impl=self.impl,
                     name=f"up_{i}",
                 )(h)
             else:
                 b, hh, ww, c = h.shape
                 h = jax.image.resize(h, (b, hh * self.stride, ww * self.stride, c), method="nearest")
-                h = nn.Conv(
-                    width_i, window, padding="SAME", kernel_init=init, use_bias=self.use_bias, name=f"up_{i}"
+                h = Conv2D(
+                    width_i, window, kernel_init=init, use_bias=self.use_bias, impl=self.impl, name=f"up_{i}"
                 )(h)
             h = act(self._norm(h, train, f"norm_{i}"))
-        logits = nn.Conv(channels, window, padding="SAME", kernel_init=init, name="output")(h)
+        logits = Conv2D(channels, window, kernel_init=init, impl=self.impl, name="output")(h)
         assert logits.shape[1:3] == (height, width), (logits.shape, self.output_shape)
         return jnp.reshape(logits, (z.shape[0], *self.output_shape))

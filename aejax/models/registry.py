@@ -14,7 +14,15 @@ from aejax.models.attention import AttentionAutoencoder
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.bottleneck import check_bottleneck
 from aejax.models.capsule import CapsuleAutoencoder
-from aejax.models.conv import NORMS, UPSAMPLES, ConvDecoder, ConvEncoder, check_divisible, image_shape
+from aejax.models.conv import (
+    NORMS,
+    UPSAMPLES,
+    ConvDecoder,
+    ConvEncoder,
+    check_divisible,
+    image_shape,
+    resolve_conv_impl,
+)
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
 from aejax.models.sequence import CELLS, SequenceAutoencoder
@@ -48,6 +56,9 @@ class ModelSpec:
     conv_stride: int = 2
     norm: str = "none"  # conv: none | batch | group | layer
     upsample: str = "transpose"  # conv decoder: transpose | resize
+    conv_impl: str = (
+        "auto"  # conv: auto (matmul on CPU, xla elsewhere) | matmul | xla (aejax.models.conv_ops)
+    )
     bottleneck: str = "none"  # none | quantize | binary | topk (aejax.models.bottleneck)
     quantize_levels: int = 5  # quantize: symbols per code unit
     topk: int = 0  # topk: code units kept per example in training
@@ -129,6 +140,7 @@ def _conv_settings(spec: ModelSpec) -> dict:
         raise ValueError(f"unknown model.norm {spec.norm!r}; valid: {', '.join(NORMS)}")
     if spec.upsample not in UPSAMPLES:
         raise ValueError(f"unknown model.upsample {spec.upsample!r}; valid: {', '.join(UPSAMPLES)}")
+    resolve_conv_impl(spec.conv_impl)
     if (
         not spec.conv_features
         or min(spec.conv_features) < 1
@@ -147,6 +159,7 @@ def _conv_settings(spec: ModelSpec) -> dict:
         "activation": spec.activation,
         "kernel_init": spec.kernel_init,
         "use_bias": spec.use_bias,
+        "impl": spec.conv_impl,
     }
 
 
