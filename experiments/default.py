@@ -184,6 +184,10 @@ def get_config() -> ml_collections.ConfigDict:
     # > 1: that many train steps per dispatch in one lax.scan over the device-resident training split
     # (bit-identical to single steps; single device, plain train step).
     config.train.steps_per_dispatch = 1
+    # > 0: each step's gradient is averaged over slices of this many examples in a lax.scan (must divide the
+    # batch). The same update for per-example objectives, with a working set that stays in cache: conv models
+    # on CPU run several times faster with 32. Not with batch statistics (model.norm='batch').
+    config.train.microbatch_size = 0
 
     # Greedy layer-wise pretraining (stacked autoencoders): each layer of the MLP is first trained as a
     # shallow autoencoder on the codes of the layers below it, then the deep model is fine-tuned end to end.

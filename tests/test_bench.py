@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 from aejax import cli
@@ -12,18 +13,32 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
     readme.write_text(
         "intro\n<!-- step-throughput:begin -->\nold table\n<!-- step-throughput:end -->\nafter\n"
     )
-    argv = ["bench", "--models", "mlp_784-256-64", "vae_784-512-256-32", "--batch-sizes", "8"]
+    argv = [
+        "bench",
+        "--models",
+        "mlp_784-256-64",
+        "vae_784-512-256-32",
+        "conv_28x28_32-64_16",
+        "--batch-sizes",
+        "64",
+    ]
     argv += ["--steps", "3", "--repeats", "2", "--out", str(tmp_path / "out"), "--readme", str(readme)]
     assert cli.main(argv) == 0
     (report_file,) = (tmp_path / "out").glob("step_throughput-*.json")
     report = json.loads(report_file.read_text())
     rows = {r["model"]: r for r in report["results"]}
-    assert set(rows) == {"mlp_784-256-64", "vae_784-512-256-32"}
+    assert set(rows) == {"mlp_784-256-64", "vae_784-512-256-32", "conv_28x28_32-64_16"}
     for row in rows.values():
         assert row["steps_per_second"] > 0 and row["fused10_steps_per_second"] > 0 and row["spread"] >= 0
         assert row["gflop_per_step"] is None or row["gflop_per_step"] > 0
-    assert rows["mlp_784-256-64"]["minimal_jax_steps_per_second"] > 0  # the hand-written reference ran
-    assert "minimal_jax_steps_per_second" not in rows["vae_784-512-256-32"]
+    for row in rows.values():  # the hand-written reference ran for every model
+        assert row["minimal_jax_steps_per_second"] > 0 and row["vs_minimal_jax"] > 0
+    assert rows["conv_28x28_32-64_16"]["microbatch_steps_per_second"] > 0  # batch 64 > the 32-row slices
+    assert "microbatch_steps_per_second" not in rows["mlp_784-256-64"]
+    has_torch = (
+        importlib.util.find_spec("torch") is not None
+    )  # an optional extra: columns only where installed
+    assert all(("torch_eager_steps_per_second" in row) == has_torch for row in rows.values())
     text = readme.read_text()
-    assert "old table" not in text and "| mlp_784-256-64 | 8 |" in text and text.endswith("after\n")
-    assert "| vae_784-512-256-32 | 8 |" in capsys.readouterr().out
+    assert "old table" not in text and "| mlp_784-256-64 | 64 |" in text and text.endswith("after\n")
+    assert "| conv_28x28_32-64_16 | 64 |" in capsys.readouterr().out

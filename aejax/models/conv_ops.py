@@ -137,22 +137,32 @@ def _valid_conv_fwd(xp, kernel, strides):
     # interleaving of a transposed convolution) would be recomputed for every tap, several times slower
     xp = lax.optimization_barrier(xp)
     if o >= c:
-        out = jnp.dot(_patches(xp, kernel, strides), kernel.reshape(kh * kw * c, o))
-    else:
-        size = _out_size(xp, kernel, strides)
-        taps = jnp.dot(xp, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
-        taps = taps.reshape(*taps.shape[:3], kh * kw, o)
-        out = sum(_window(taps[..., t, :], i, j, strides, size) for t, (i, j) in enumerate(_taps(kh, kw)))
-    return out, (xp, kernel)
+        patches = _patches(xp, kernel, strides)
+        return jnp.dot(patches, kernel.reshape(kh * kw * c, o)), (xp, kernel, True)
+    size = _out_size(xp, kernel, strides)
+    taps = jnp.dot(xp, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
+    taps = taps.reshape(*taps.shape[:3], kh * kw, o)
+    out = sum(_window(taps[..., t, :], i, j, strides, size) for t, (i, j) in enumerate(_taps(kh, kw)))
+    return out, (xp, kernel, False)
 
 
 def _valid_conv_bwd(strides, residuals, g):
-    xp, kernel = residuals
+    xp, kernel, patches = residuals
     kh, kw, c, o = kernel.shape
+    # the weight gradient contracts over every position; XLA lays one operand out transposed for that, so the
+    # smaller one goes first (the output gradient, or the shifted output gradient) and the small result is
+    # transposed instead
     contract_positions = (((0, 1, 2), (0, 1, 2)), ((), ()))
-    if o >= c:
-        patches = _patches(xp, kernel, strides)
-        d_kernel = lax.dot_general(patches, g, contract_positions).reshape(kernel.shape)
+    if patches:
+        # the patches transposed, (kh * kw * C, positions), gathered from the channels-first input: a plain
+        # matmul with the output gradient, no transposed copy of a large operand
+        xt = jnp.transpose(xp, (3, 0, 1, 2))
+        out = g.shape[1:3]
+        (sh, sw), (oh, ow) = strides, out
+        rows = [
+            xt[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] for i, j in _taps(kh, kw)
+        ]
+        d_kernel = jnp.dot(jnp.stack(rows).reshape(kh * kw * c, -1), g.reshape(-1, o)).reshape(kernel.shape)
         d_patches = jnp.dot(g, kernel.reshape(kh * kw * c, o).T).reshape(*g.shape[:3], kh * kw, c)
         d_xp = sum(
             _unwindow(d_patches[..., t, :], i, j, strides, xp.shape[1:3])
@@ -162,7 +172,7 @@ def _valid_conv_bwd(strides, residuals, g):
         shifted = _shifted(g, kernel, strides, xp.shape[1:3])
         flat = kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o)
         d_kernel = (
-            lax.dot_general(xp, shifted, contract_positions).reshape(c, kh, kw, o).transpose(1, 2, 0, 3)
+            lax.dot_general(shifted, xp, contract_positions).reshape(kh, kw, o, c).transpose(0, 1, 3, 2)
         )
         d_xp = jnp.dot(shifted, flat.T)
     return d_xp, d_kernel
@@ -230,6 +240,70 @@ def conv_transpose2d(x: jax.Array, kernel: jax.Array, strides=(1, 1), padding: P
     phases = conv2d(
         _pad_or_crop(x, pad_h, pad_w), phase_kernel.reshape(span_h, span_w, c, sh * sw * o), padding="VALID"
     )
+    b = x.shape[0]
+    out = phases.reshape(b, rows_h, rows_w, sh, sw, o).transpose(0, 1, 3, 2, 4, 5)
+    return out.reshape(b, rows_h * sh, rows_w * sw, o)[:, :len_h, :len_w, :]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _phase_sums(taps: jax.Array, plan: tuple, size: tuple[int, int]) -> jax.Array:
+    """taps (B, Hp, Wp, T, O) -> (B, R, C, P, O): output phase p is the sum over its (t, u, v) in plan[p] of
+    taps[:, u:u + R, v:v + C, t]. The backward pass writes each tap's gradient once (every tap belongs to one
+    phase), instead of autodiff's zero-filled full-size tensor per tap."""
+    return _phase_sums_fwd(taps, plan, size)[0]
+
+
+def _phase_sums_fwd(taps, plan, size):
+    rows, cols = size
+    zero = jnp.zeros((taps.shape[0], rows, cols, taps.shape[-1]), taps.dtype)
+    phases = [
+        sum((taps[:, u : u + rows, v : v + cols, t] for t, u, v in terms), zero) if terms else zero
+        for terms in plan
+    ]
+    return jnp.stack(phases, axis=-2), taps.shape
+
+
+def _phase_sums_bwd(plan, size, shape, g):
+    rows, cols = size
+    pieces = [jnp.zeros((shape[0], shape[1], shape[2], shape[4]), g.dtype)] * shape[3]
+    for p, terms in enumerate(plan):
+        for t, u, v in terms:
+            config = [(0, 0, 0), (u, shape[1] - u - rows, 0), (v, shape[2] - v - cols, 0), (0, 0, 0)]
+            pieces[t] = lax.pad(g[..., p, :], jnp.zeros((), g.dtype), config)
+    return (jnp.stack(pieces, axis=-2),)
+
+
+_phase_sums.defvjp(_phase_sums_fwd, _phase_sums_bwd)
+
+
+def conv_transpose2d_taps(
+    x: jax.Array, kernel: jax.Array, strides=(1, 1), padding: Padding = "SAME"
+) -> jax.Array:
+    """Transposed convolution by multiplying first: one matmul gives every tap's product at every input
+    position (kh * kw * O values; exact flops, no zero taps), each output phase adds its taps' products at
+    unit-stride offsets, and the phases are interleaved."""
+    _check(x, kernel)
+    kh, kw, c, o = kernel.shape
+    sh, sw = (int(s) for s in strides)
+    k, s = (kh, kw), (sh, sw)
+    pads = _pairs(padding, lambda i, mode: _transpose_pads(k[i], s[i], mode))
+    (sel_h, dmin_h, rows_h, len_h), (sel_w, dmin_w, rows_w, len_w) = (
+        _phase_selection(x.shape[1 + i], k[i], s[i], pads[i]) for i in range(2)
+    )
+    span_h, span_w = sel_h.shape[0], sel_w.shape[0]
+    pad_h = (-dmin_h, rows_h - 1 + dmin_h + span_h - 1 - (x.shape[1] - 1))
+    pad_w = (-dmin_w, rows_w - 1 + dmin_w + span_w - 1 - (x.shape[2] - 1))
+    xp = _pad_or_crop(x, pad_h, pad_w)
+    taps = jnp.dot(xp, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
+    taps = taps.reshape(*xp.shape[:3], kh * kw, o)
+    hs = [[(u, t) for u, t in zip(*np.nonzero(sel_h[:, p, :]), strict=True)] for p in range(sh)]
+    ws = [[(v, r) for v, r in zip(*np.nonzero(sel_w[:, q, :]), strict=True)] for q in range(sw)]
+    plan = tuple(
+        tuple((int(t * kw + r), int(u), int(v)) for u, t in hs[p] for v, r in ws[q])
+        for p in range(sh)
+        for q in range(sw)
+    )
+    phases = _phase_sums(taps, plan, (rows_h, rows_w))
     b = x.shape[0]
     out = phases.reshape(b, rows_h, rows_w, sh, sw, o).transpose(0, 1, 3, 2, 4, 5)
     return out.reshape(b, rows_h * sh, rows_w * sw, o)[:, :len_h, :len_w, :]

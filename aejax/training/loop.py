@@ -60,12 +60,26 @@ class TrainSpec:
     progress: bool = True
     backend: str = "auto"  # auto | single | sharded | pmap (aejax.training.parallel)
     steps_per_dispatch: int = 1  # > 1: that many steps in one lax.scan over device-resident data
+    microbatch_size: int = 0  # > 0: gradients over slices of this many examples in a lax.scan, averaged
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps", "steps_per_dispatch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "early_stopping_patience", "grad_clip_norm", "weight_decay"):
+        if self.microbatch_size and (
+            self.microbatch_size > self.batch_size or self.batch_size % self.microbatch_size
+        ):
+            raise ValueError(
+                f"train.microbatch_size={self.microbatch_size} must divide train.batch_size={self.batch_size} "
+                "(0 turns microbatching off)"
+            )
+        for name in (
+            "warmup_steps",
+            "early_stopping_patience",
+            "grad_clip_norm",
+            "weight_decay",
+            "microbatch_size",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -218,9 +232,21 @@ def run_training(
                 f"train.backend='pmap' runs the plain train step; the {model.family!r} family's own step runs "
                 "with train.backend 'single' or 'sharded'"
             )
+        if train.microbatch_size:
+            raise ValueError(
+                f"train.microbatch_size applies to the plain train step; the {model.family!r} family's own step "
+                "takes whole batches (set it to 0)"
+            )
         train_fn = family_step(model, objective, schedule, log_norms=train.log_norms)
     else:
-        train_fn = make_train_step(model, objective, schedule, log_norms=train.log_norms, placement=placement)
+        train_fn = make_train_step(
+            model,
+            objective,
+            schedule,
+            log_norms=train.log_norms,
+            placement=placement,
+            microbatch_size=train.microbatch_size,
+        )
     eval_fn = make_eval_step(model, objective)
     stopper = _EarlyStopping(train.early_stopping_patience, train.early_stopping_min_delta)
     if train.early_stopping_patience > 0 and x_val is None:
@@ -270,7 +296,9 @@ def run_training(
             raise ValueError(
                 "train.steps_per_dispatch > 1 fuses the plain train step on one device (train.backend 'single')"
             )
-        fused_fn = make_fused_train_steps(model, objective, schedule, log_norms=train.log_norms)
+        fused_fn = make_fused_train_steps(
+            model, objective, schedule, log_norms=train.log_norms, microbatch_size=train.microbatch_size
+        )
 
     def event_after(count: int) -> bool:
         """Whether the loop logs, validates or saves after `count` steps."""

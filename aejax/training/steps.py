@@ -53,22 +53,30 @@ def train_step(
     log_norms: bool = True,
     axis_name: str | None = None,
     hyper: dict | None = None,
+    microbatch_size: int = 0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One update. With `axis_name` (the pmap backend) each device holds a shard of the batch, and gradients,
     metrics and model collections are averaged over that axis before the update. `hyper` (vmapped sweeps)
     holds traced per-member values: 'weights' (regularizer label -> weight) and 'lr_scale' (the update is
-    multiplied by it; exact for optimizers whose update is linear in the learning rate, as all of aejax's are)."""
+    multiplied by it; exact for optimizers whose update is linear in the learning rate, as all of aejax's are).
+
+    `microbatch_size` > 0 computes the gradient over consecutive slices of that many examples in a `lax.scan`
+    and averages them: the same update (up to float rounding) for objectives that are means of per-example
+    terms, with a working set that stays in cache (several times faster for convolutional models on CPU).
+    Batch-level terms (kl_sparsity's mean activation) see one microbatch at a time; random draws (dropout,
+    latent samples) use a key per microbatch; models with batch statistics are refused."""
     x = batch["x"]
     step_key = jax.random.fold_in(state.rng, state.step)
     dropout_key, forward_key = jax.random.split(step_key)
-    rngs = {"dropout": dropout_key, "latent": jax.random.fold_in(step_key, 4)}
     if objective.binarize:  # dynamic binarization: a fresh Bernoulli sample of the data every step
         x = jax.random.bernoulli(jax.random.fold_in(step_key, 3), x).astype(x.dtype)
     x_input = x
     if objective.corruption.active:  # denoising: the encoder sees a corrupted copy, the loss the clean x
         x_input = objective.corrupt(x, jax.random.fold_in(step_key, 2))
 
-    def loss_fn(params):
+    def loss_fn(params, x, x_input, mask, labels, keys):
+        dropout_key, forward_key, latent_key, iwae_key = keys
+        rngs = {"dropout": dropout_key, "latent": latent_key}
         output, model_state = _apply(
             model,
             params,
@@ -76,8 +84,8 @@ def train_step(
             x_input,
             train=True,
             rngs=rngs,
-            mask=batch.get("mask"),
-            labels=batch.get("y"),
+            mask=mask,
+            labels=labels,
             step=state.step,
         )
 
@@ -92,7 +100,7 @@ def train_step(
             rng=forward_key,
             encode=encode,
             step=state.step,
-            labels=batch.get("y"),
+            labels=labels,
         )
         loss, aux = objective(forward, None if hyper is None else hyper["weights"])
         if objective.iwae_samples > 1:  # the k-sample bound replaces reconstruction (+ KL) in the loss
@@ -102,14 +110,21 @@ def train_step(
                 objective.iwae_samples,
                 train=True,
                 method="log_weights",
-                rngs={"latent": jax.random.fold_in(step_key, 5), "dropout": dropout_key},
+                rngs={"latent": iwae_key, "dropout": dropout_key},
             )
             negative_bound = -jnp.mean(objective.importance_weighted_bound(log_w))
             loss = loss - objective.reconstruction_weight * aux["reconstruction"] + negative_bound
             aux = {**aux, "reconstruction": negative_bound, "iwae_bound": -negative_bound, "loss": loss}
         return loss, (aux, model_state)
 
-    (_, (aux, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    keys = (dropout_key, forward_key, jax.random.fold_in(step_key, 4), jax.random.fold_in(step_key, 5))
+    inputs = (x, x_input, batch.get("mask"), batch.get("y"))
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    if microbatch_size and microbatch_size < x.shape[0]:
+        grads, aux = _microbatched(grad_fn, state, inputs, keys, microbatch_size)
+        model_state = state.model_state
+    else:
+        (_, (aux, model_state)), grads = grad_fn(state.params, *inputs, keys)
     if axis_name is not None:
         grads, aux, model_state = jax.lax.pmean((grads, aux, model_state), axis_name)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
@@ -124,6 +139,34 @@ def train_step(
         step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state
     )
     return new_state, metrics
+
+
+def _microbatched(grad_fn, state: TrainState, inputs, keys, size: int):
+    """(mean gradient, mean metrics) over the batch in slices of `size` rows, one `lax.scan` iteration each."""
+    rows = inputs[0].shape[0]
+    if rows % size:
+        raise ValueError(
+            f"train.microbatch_size={size} must divide the batch ({rows} rows per step and device); choose a "
+            "divisor of train.batch_size"
+        )
+    if jax.tree.leaves(state.model_state):
+        raise ValueError(
+            "train.microbatch_size needs a model without batch statistics (model.norm='batch' would normalize "
+            f"each microbatch separately); this model keeps {sorted(state.model_state)}"
+        )
+    count = rows // size
+    chunks = jax.tree.map(lambda a: a.reshape(count, size, *a.shape[1:]), inputs)
+
+    def body(total, chunk_and_index):
+        chunk, index = chunk_and_index
+        chunk_keys = tuple(jax.random.fold_in(key, index) for key in keys)
+        (_, (aux, _)), grads = grad_fn(state.params, *chunk, chunk_keys)
+        return jax.tree.map(jnp.add, total, (grads, aux)), None
+
+    first = jax.eval_shape(lambda: grad_fn(state.params, *jax.tree.map(lambda a: a[0], chunks), keys))
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), (first[1], first[0][1][0]))
+    total, _ = jax.lax.scan(body, zeros, (chunks, jnp.arange(count)))
+    return jax.tree.map(lambda a: a / count, total)
 
 
 def eval_step(
@@ -165,11 +208,17 @@ def make_train_step(
     max_traces: int | None = None,
     log_norms: bool = True,
     placement=None,
+    microbatch_size: int = 0,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """jit once; with `max_traces`, the step raises if it is traced (compiled) more often than that.
     `placement` (aejax.training.parallel.Placement) with backend 'pmap' gives the pmapped step instead."""
     bound = functools.partial(
-        train_step, model=model, objective=objective, schedule=schedule, log_norms=log_norms
+        train_step,
+        model=model,
+        objective=objective,
+        schedule=schedule,
+        log_norms=log_norms,
+        microbatch_size=microbatch_size,
     )
     if placement is not None and placement.backend == "pmap":
         return placement.compile(bound, donate=donate)
@@ -202,12 +251,18 @@ def make_fused_train_steps(
     *,
     log_norms: bool = True,
     donate: bool = True,
+    microbatch_size: int = 0,
 ) -> Callable:
     """`(state, x, y, idx_KxB) -> (state, metrics stacked over K)`: K train steps in one `lax.scan`, each on the
     rows idx[k] of the device-resident training data (and labels y, or None). Bit-identical to K calls of the
     plain step on the same batches (tested), with one dispatch instead of K."""
     bound = functools.partial(
-        train_step, model=model, objective=objective, schedule=schedule, log_norms=log_norms
+        train_step,
+        model=model,
+        objective=objective,
+        schedule=schedule,
+        log_norms=log_norms,
+        microbatch_size=microbatch_size,
     )
 
     def fused(state: TrainState, x: jax.Array, y: jax.Array | None, idx_KxB: jax.Array):
