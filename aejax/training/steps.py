@@ -199,6 +199,17 @@ def eval_step(
     return metrics
 
 
+def _bound_train_step(model, objective, schedule, log_norms: bool, microbatch_size: int) -> Callable:
+    return functools.partial(
+        train_step,
+        model=model,
+        objective=objective,
+        schedule=schedule,
+        log_norms=log_norms,
+        microbatch_size=microbatch_size,
+    )
+
+
 def make_train_step(
     model: nn.Module,
     objective: Objective,
@@ -212,14 +223,7 @@ def make_train_step(
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """jit once; with `max_traces`, the step raises if it is traced (compiled) more often than that.
     `placement` (aejax.training.parallel.Placement) with backend 'pmap' gives the pmapped step instead."""
-    bound = functools.partial(
-        train_step,
-        model=model,
-        objective=objective,
-        schedule=schedule,
-        log_norms=log_norms,
-        microbatch_size=microbatch_size,
-    )
+    bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size)
     if placement is not None and placement.backend == "pmap":
         return placement.compile(bound, donate=donate)
 
@@ -256,14 +260,7 @@ def make_fused_train_steps(
     """`(state, x, y, idx_KxB) -> (state, metrics stacked over K)`: K train steps in one `lax.scan`, each on the
     rows idx[k] of the device-resident training data (and labels y, or None). Bit-identical to K calls of the
     plain step on the same batches (tested), with one dispatch instead of K."""
-    bound = functools.partial(
-        train_step,
-        model=model,
-        objective=objective,
-        schedule=schedule,
-        log_norms=log_norms,
-        microbatch_size=microbatch_size,
-    )
+    bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size)
 
     def fused(state: TrainState, x: jax.Array, y: jax.Array | None, idx_KxB: jax.Array):
         def body(carry: TrainState, idx_B: jax.Array):
