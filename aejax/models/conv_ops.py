@@ -5,8 +5,8 @@ and transposed convolutions fall to slow generic loops, and convolutions inside 
 A matmul keeps its speed everywhere. These functions compute exactly what the `lax` reference computes (NHWC
 images, HWIO kernels; the tests compare them) with only slices, pads, reshapes and one `dot` per layer:
 
-* `conv2d` gathers each output position's receptive field (kh * kw * C values, strided slices concatenated
-  along channels) and multiplies by the kernel reshaped to (kh * kw * C, O).
+* `conv2d` gathers each output position's receptive field (kh * kw * C values, strided slices stacked
+  taps-major) and multiplies by the kernel reshaped to (kh * kw * C, O).
 * `conv_transpose2d` uses the fact that output pixel s * m + p of a stride-s transposed convolution only sees
   the taps t with (p + t - pad) divisible by s. Each of the s * s output phases is a stride-1 correlation of the
   *undilated* input with a sub-kernel; stacking the sub-kernels (zeros where a phase has no tap) gives one
@@ -138,30 +138,22 @@ def _valid_conv_fwd(xp, kernel, strides):
     xp = lax.optimization_barrier(xp)
     if o >= c:
         patches = _patches(xp, kernel, strides)
-        return jnp.dot(patches, kernel.reshape(kh * kw * c, o)), (xp, kernel, True)
+        return jnp.dot(patches, kernel.reshape(kh * kw * c, o)), (xp, kernel)
     size = _out_size(xp, kernel, strides)
     taps = jnp.dot(xp, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
     taps = taps.reshape(*taps.shape[:3], kh * kw, o)
     out = sum(_window(taps[..., t, :], i, j, strides, size) for t, (i, j) in enumerate(_taps(kh, kw)))
-    return out, (xp, kernel, False)
+    return out, (xp, kernel)
 
 
 def _valid_conv_bwd(strides, residuals, g):
-    xp, kernel, patches = residuals
+    xp, kernel = residuals
     kh, kw, c, o = kernel.shape
-    # the weight gradient contracts over every position; XLA lays one operand out transposed for that, so the
-    # smaller one goes first (the output gradient, or the shifted output gradient) and the small result is
-    # transposed instead
-    contract_positions = (((0, 1, 2), (0, 1, 2)), ((), ()))
-    if patches:
+    if o >= c:  # the patches path of the forward pass
         # the patches transposed, (kh * kw * C, positions), gathered from the channels-first input: a plain
         # matmul with the output gradient, no transposed copy of a large operand
-        xt = jnp.transpose(xp, (3, 0, 1, 2))
-        out = g.shape[1:3]
-        (sh, sw), (oh, ow) = strides, out
-        rows = [
-            xt[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] for i, j in _taps(kh, kw)
-        ]
+        xt = jnp.transpose(xp, (3, 0, 1, 2)).reshape(c * xp.shape[0], *xp.shape[1:3])
+        rows = [_window(xt, i, j, strides, g.shape[1:3]) for i, j in _taps(kh, kw)]
         d_kernel = jnp.dot(jnp.stack(rows).reshape(kh * kw * c, -1), g.reshape(-1, o)).reshape(kernel.shape)
         d_patches = jnp.dot(g, kernel.reshape(kh * kw * c, o).T).reshape(*g.shape[:3], kh * kw, c)
         d_xp = sum(
@@ -169,6 +161,9 @@ def _valid_conv_bwd(strides, residuals, g):
             for t, (i, j) in enumerate(_taps(kh, kw))
         )
     else:
+        # the weight gradient contracts over every position; XLA lays one operand out transposed for that, so
+        # the smaller one (the shifted output gradient) goes first and the small result is transposed instead
+        contract_positions = (((0, 1, 2), (0, 1, 2)), ((), ()))
         shifted = _shifted(g, kernel, strides, xp.shape[1:3])
         flat = kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o)
         d_kernel = (
