@@ -20,6 +20,7 @@ import platform
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -31,7 +32,8 @@ from aejax.models import ModelSpec, build_model
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
 from aejax.training.metrics_log import replace_between_markers
-from aejax.training.steps import make_fused_train_steps
+from aejax.training.parallel import Placement
+from aejax.training.steps import make_fused_train_steps, make_indexed_train_step
 
 MODELS = {
     "mlp_784-512-256-32": (ModelSpec(latent_dim=32, hidden=(512, 256)), (784,)),
@@ -77,87 +79,110 @@ def _flops(compiled) -> float | None:
     return float(value) if value else None
 
 
-def bench_one(
-    name: str, batch_size: int, steps: int, repeats: int, log_norms: bool, microbatch_size: int = 0
-) -> dict:
+Runner = Callable[[int], int]  # run about n steps, block until done, return the steps run
+
+
+def _state_and_objective(name: str):
     spec, input_shape = MODELS[name]
     model = build_model(spec, input_shape)
     schedule = optax.constant_schedule(1e-3)
     state = create_train_state(model, optax.adam(schedule), input_shape, seed=0)
-    step = make_train_step(
-        model, _objective(spec), schedule, log_norms=log_norms, microbatch_size=microbatch_size
-    )
+    return model, _objective(spec), schedule, state, input_shape
+
+
+def _device_batches(input_shape, batch_size: int, count: int = 8) -> list[jax.Array]:
+    """`count` random batches on the device, cycled by every JAX runner alike."""
     rng = np.random.default_rng(0)
-    batches = [
-        {"x": jnp.asarray(rng.uniform(size=(batch_size, *input_shape)), jnp.float32)} for _ in range(8)
-    ]
+    return [jnp.asarray(rng.uniform(size=(batch_size, *input_shape)), jnp.float32) for _ in range(count)]
 
+
+def step_runner(
+    name: str, batch_size: int, *, log_norms: bool, microbatch_size: int = 0, backend: str = "single"
+) -> tuple[Runner, dict]:
+    """aejax's plain train step (`make_train_step`, placed for `backend`) on pre-made device batches, and
+    its compile seconds, XLA flops per step and a function returning the latest loss."""
+    model, objective, schedule, state, input_shape = _state_and_objective(name)
+    placement = Placement.create(backend, batch_size)
+    step = make_train_step(
+        model,
+        objective,
+        schedule,
+        log_norms=log_norms,
+        microbatch_size=microbatch_size,
+        placement=placement,
+    )
+    batches = [placement.place_batch({"x": x}) for x in _device_batches(input_shape, batch_size)]
+    box = {"state": placement.place_state(state), "metrics": None}
     t = time.perf_counter()
-    compiled = jax.jit(step).lower(state, batches[0]).compile()
-    compile_seconds = time.perf_counter() - t
-    flops = _flops(compiled)
-    state, metrics = step(state, batches[0])  # first call compiles the donated step
-    jax.block_until_ready(metrics)
-
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for i in range(steps):
-            state, metrics = step(state, batches[i % len(batches)])
-        jax.block_until_ready((state, metrics))
-        rates.append(steps / (time.perf_counter() - t))
-    steps_per_second = statistics.median(rates)
-    spread = (max(rates) - min(rates)) / steps_per_second if len(rates) > 1 else 0.0
-    return {
-        "model": name,
-        "batch_size": batch_size,
-        "log_norms": log_norms,
-        "steps_per_second": round(steps_per_second, 2),
-        "spread": round(spread, 3),  # (max - min) / median over the repeats
-        "samples_per_second": round(steps_per_second * batch_size, 1),
-        "compile_seconds": round(compile_seconds, 3),
-        "gflop_per_step": None if flops is None else round(flops / 1e9, 4),
-        "achieved_gflops": None if flops is None else round(flops * steps_per_second / 1e9, 1),
-        "final_loss": float(metrics["loss"]),
+    compiled = jax.jit(step).lower(box["state"], batches[0]).compile() if backend != "pmap" else None
+    info = {
+        "compile_seconds": time.perf_counter() - t,
+        "flops": None if compiled is None else _flops(compiled),
     }
 
+    def run(n: int) -> int:
+        s = box["state"]
+        for i in range(n):
+            s, metrics = step(s, batches[i % len(batches)])
+        jax.block_until_ready((s, metrics))
+        box["state"], box["metrics"] = s, metrics
+        return n
 
-def bench_fused(name: str, batch_size: int, steps: int, repeats: int, k: int = 10) -> float:
-    """steps/s of aejax's scan-fused training (train.steps_per_dispatch = k): k steps per dispatch, batches
-    gathered on the device from a device-resident dataset, as the fit loop does."""
-    spec, input_shape = MODELS[name]
-    model = build_model(spec, input_shape)
-    schedule = optax.constant_schedule(1e-3)
-    state = create_train_state(model, optax.adam(schedule), input_shape, seed=0)
-    fused = make_fused_train_steps(model, _objective(spec), schedule, log_norms=False)
+    info["loss"] = lambda: float(np.mean(placement.metrics(box["metrics"])["loss"]))
+    return run, info
+
+
+def fit_loop_runner(name: str, batch_size: int, k: int = 1) -> Runner:
+    """What `fit`'s single-device loop runs: every step (k = 1, `make_indexed_train_step`) or every k steps
+    (`train.steps_per_dispatch = k`, `make_fused_train_steps`) gathers its rows of a device-resident dataset
+    inside the step, from an index array sent from the host."""
+    model, objective, schedule, state, input_shape = _state_and_objective(name)
     rng = np.random.default_rng(0)
-    data = jax.device_put(rng.uniform(size=(8 * batch_size, *input_shape)).astype(np.float32))
-    idx = jnp.asarray(np.stack([rng.permutation(8 * batch_size)[:batch_size] for _ in range(k)]))
-    state, metrics = fused(state, data, None, idx)
-    jax.block_until_ready(metrics)
-    rates = []
-    dispatches = max(1, steps // k)
-    for _ in range(repeats):
-        t = time.perf_counter()
+    rows = 8 * batch_size
+    data = jax.device_put(rng.uniform(size=(rows, *input_shape)).astype(np.float32))
+    order = np.concatenate([rng.permutation(rows) for _ in range(4)])
+    if k == 1:
+        step = make_indexed_train_step(model, objective, schedule, log_norms=False)
+    else:
+        step = make_fused_train_steps(model, objective, schedule, log_norms=False)
+    box = {"state": state, "position": 0}
+
+    def run(n: int) -> int:
+        s, position = box["state"], box["position"]
+        dispatches = max(1, n // k)
         for _ in range(dispatches):
-            state, metrics = fused(state, data, None, idx)
-        jax.block_until_ready((state, metrics))
-        rates.append(dispatches * k / (time.perf_counter() - t))
-    return statistics.median(rates)
+            if position + k * batch_size > len(order):
+                position = 0
+            idx = order[position : position + k * batch_size]
+            position += k * batch_size
+            shaped = idx if k == 1 else idx.reshape(k, batch_size)
+            s, metrics = step(s, data, None, jnp.asarray(shaped))
+        jax.block_until_ready((s, metrics))
+        box["state"], box["position"] = s, position
+        return dispatches * k
+
+    return run
 
 
-def _time_loop(step, carry, x, steps: int, repeats: int) -> float:
-    """Median steps/s of `carry = step(*carry, x)` after one warm-up call."""
-    carry = step(*carry, x)
-    jax.block_until_ready(carry)
-    rates = []
+def interleaved_rates(
+    runners: dict[str, Runner], steps: dict[str, int], repeats: int
+) -> dict[str, list[float]]:
+    """steps/s of every runner over `repeats` rounds after one warm-up call each; each round runs every runner
+    once in turn, so slow drifts of the machine's speed (other load, clocks) hit all of them alike."""
+    for run in runners.values():
+        run(1)
+    rates: dict[str, list[float]] = {key: [] for key in runners}
     for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            carry = step(*carry, x)
-        jax.block_until_ready(carry)
-        rates.append(steps / (time.perf_counter() - t))
-    return statistics.median(rates)
+        for key, run in runners.items():
+            t = time.perf_counter()
+            done = run(steps[key])
+            rates[key].append(done / (time.perf_counter() - t))
+    return rates
+
+
+def _paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """The median over rounds of the per-round ratio (drift cancels within a round)."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def _dense_params(key, widths):
@@ -177,23 +202,24 @@ def _mlp(params, h, linear_at=()):
 
 
 def _minimal_loss(name: str):
-    """(params, loss(params, x)) of a hand-written model: the same layers, loss and initial scale as aejax's."""
+    """(params, loss(params, x, key)) of a hand-written model: the same layers, loss and initial scale as
+    aejax's."""
     key = jax.random.PRNGKey(0)
     if name in LAYER_WIDTHS:
         widths = LAYER_WIDTHS[name]
         params = _dense_params(key, widths)
         code_layer = len(widths) // 2 - 1  # identity activation at the code, as in aejax's default
 
-        def loss(params, x):
+        def loss(params, x, key):
             return jnp.mean(jnp.square(jax.nn.sigmoid(_mlp(params, x, (code_layer,))) - x))
 
         return params, loss
     if name == "vae_784-512-256-32":
         encoder, decoder = _dense_params(key, (784, 512, 256, 64)), _dense_params(key, (32, 256, 512, 784))
 
-        def loss(params, x):
+        def loss(params, x, key):  # a fresh noise draw every step, as aejax's step makes
             mean, log_variance = jnp.split(_mlp(params[0], x), 2, axis=-1)
-            eps = jax.random.normal(jax.random.PRNGKey(1), mean.shape)
+            eps = jax.random.normal(key, mean.shape)
             logits = _mlp(params[1], mean + jnp.exp(0.5 * log_variance) * eps)
             nll = jnp.maximum(logits, 0) - logits * x + jnp.log1p(jnp.exp(-jnp.abs(logits)))
             kl = 0.5 * (jnp.square(mean) + jnp.exp(log_variance) - 1.0 - log_variance)
@@ -226,7 +252,7 @@ def _minimal_loss(name: str):
         def convt(h, w, b):
             return jax.lax.conv_transpose(h, w, (2, 2), "SAME", dimension_numbers=dims) + b
 
-        def loss(params, x):
+        def loss(params, x, key):
             (c0, c1, code, project, u0, u1, out) = params
             h = jax.nn.relu(conv(jax.nn.relu(conv(x, *c0, 2)), *c1, 2))
             z = h.reshape(h.shape[0], -1) @ code[0] + code[1]
@@ -238,24 +264,35 @@ def _minimal_loss(name: str):
     raise ValueError(f"no minimal reference for {name!r}")
 
 
-def minimal_jax_step(name: str, batch_size: int, steps: int, repeats: int) -> float:
-    """steps/s of a hand-written jitted train step (no framework) of the same model, loss and optimizer."""
+def minimal_runner(name: str, batch_size: int) -> Runner:
+    """A hand-written jitted train step (no framework) of the same model, loss and optimizer, on the same
+    device batches as aejax's step. It returns its loss, as a training script that logs one does, and the VAE
+    draws fresh noise from a key folded with a step counter."""
     params, loss_fn = _minimal_loss(name)
     tx = optax.adam(1e-3)
 
-    def step(params, opt_state, x):
-        grads = jax.grad(loss_fn)(params, x)
+    def step(params, opt_state, count, x):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, jax.random.fold_in(jax.random.PRNGKey(1), count))
         updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+        return optax.apply_updates(params, updates), opt_state, count + 1, loss
 
-    step = jax.jit(step, donate_argnums=(0, 1))
-    _, input_shape = MODELS[name]
-    x = jnp.asarray(np.random.default_rng(0).uniform(size=(batch_size, *input_shape)), jnp.float32)
-    return _time_loop(step, (params, tx.init(params)), x, steps, repeats)
+    step = jax.jit(step, donate_argnums=(0, 1, 2))
+    batches = _device_batches(MODELS[name][1], batch_size)
+    box = {"carry": (params, tx.init(params), jnp.zeros((), jnp.int32))}
+
+    def run(n: int) -> int:
+        carry = box["carry"]
+        for i in range(n):
+            *carry, loss = step(*carry, batches[i % len(batches)])
+        jax.block_until_ready((carry, loss))
+        box["carry"] = tuple(carry)
+        return n
+
+    return run
 
 
-def torch_eager_step(name: str, batch_size: int, steps: int, repeats: int) -> float | None:
-    """steps/s of the same model in PyTorch eager mode (Adam, same loss), or None without PyTorch."""
+def torch_runner(name: str, batch_size: int) -> Runner | None:
+    """The same model in PyTorch eager mode (Adam, same loss), or None without PyTorch."""
     try:
         import torch
     except ImportError:
@@ -272,7 +309,7 @@ def torch_eager_step(name: str, batch_size: int, steps: int, repeats: int) -> fl
             )
         code_layer = len(widths) // 2 - 1
 
-        def run(h):
+        def forward(h):
             stats = None
             for i, layer in enumerate(layers):
                 h = layer(h)
@@ -287,7 +324,7 @@ def torch_eager_step(name: str, batch_size: int, steps: int, repeats: int) -> fl
         module = nn.ModuleList(layers)
 
         def loss_fn(x):
-            logits, stats = run(x)
+            logits, stats = forward(x)
             if stats is None:
                 return torch.mean((torch.sigmoid(logits) - x) ** 2)
             mean, log_variance = stats
@@ -326,14 +363,12 @@ def torch_eager_step(name: str, batch_size: int, steps: int, repeats: int) -> fl
         loss.backward()
         optimizer.step()
 
-    step()
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
+    def run(n: int) -> int:
+        for _ in range(n):
             step()
-        rates.append(steps / (time.perf_counter() - t))
-    return statistics.median(rates)
+        return n
+
+    return run
 
 
 def _torch_version() -> str | None:
@@ -358,45 +393,124 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(MODELS))
     parser.add_argument("--steps", type=int, default=200, help="timed steps per repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=None,
+        choices=["single", "sharded", "pmap"],
+        help="train.backend values to time the plain step with over all visible devices (default: single, "
+        "and sharded when several devices are visible); the full comparison runs on single",
+    )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--readme", default=None, help="a README whose step-throughput table to replace")
     return parser
 
 
-def run(models, batch_sizes, steps: int, repeats: int) -> dict:
-    """Measure every model x batch size; the report `markdown` renders."""
+def _median_and_spread(rates: list[float]) -> tuple[float, float]:
+    median = statistics.median(rates)
+    return median, (max(rates) - min(rates)) / median if len(rates) > 1 else 0.0
+
+
+def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
+    """Every single-device column of one model x batch size, its runners timed in interleaved rounds."""
+    conv = name.startswith("conv")
+    n = max(5, steps // 10) if conv else steps  # the conv AE is ~20x slower per step
+    plain, info = step_runner(name, batch_size, log_norms=False)
+    runners = {
+        "aejax": plain,
+        "log_norms": step_runner(name, batch_size, log_norms=True)[0],
+        "fit_loop": fit_loop_runner(name, batch_size),
+        "fused10": fit_loop_runner(name, batch_size, k=10),
+    }
+    if not conv:
+        runners["minimal"] = minimal_runner(name, batch_size)
+    if conv and batch_size > MICROBATCH:
+        runners["microbatch"] = step_runner(name, batch_size, log_norms=False, microbatch_size=MICROBATCH)[0]
+    torch_run = torch_runner(name, batch_size)
+    if torch_run is not None:
+        runners["torch"] = torch_run
+    rates = interleaved_rates(
+        runners, {key: max(n, 10) if key == "fused10" else n for key in runners}, repeats
+    )
+    if conv:  # the hand-written step runs lax convolutions, 10-20x slower on CPU: a short single repeat
+        rates["minimal"] = interleaved_rates(
+            {"minimal": minimal_runner(name, batch_size)}, {"minimal": 2}, 1
+        )["minimal"]
+    rate, spread = _median_and_spread(rates["aejax"])
+    flops = info["flops"]
+    row = {
+        "model": name,
+        "batch_size": batch_size,
+        "backend": "single",
+        "devices": 1,
+        "steps_per_second": round(rate, 2),
+        "spread": round(spread, 3),  # (max - min) / median over the repeats
+        "samples_per_second": round(rate * batch_size, 1),
+        "compile_seconds": round(info["compile_seconds"], 3),
+        "gflop_per_step": None if flops is None else round(flops / 1e9, 4),
+        "achieved_gflops": None if flops is None else round(flops * rate / 1e9, 1),
+        "final_loss": info["loss"](),
+        "steps_per_second_with_norms": round(statistics.median(rates["log_norms"]), 2),
+        "minimal_jax_steps_per_second": round(statistics.median(rates["minimal"]), 2),
+        "vs_minimal_jax": round(
+            statistics.median(rates["aejax"]) / statistics.median(rates["minimal"])
+            if conv
+            else _paired_ratio(rates["aejax"], rates["minimal"]),
+            3,
+        ),
+        "fit_loop_steps_per_second": round(statistics.median(rates["fit_loop"]), 2),
+        "fused10_steps_per_second": round(statistics.median(rates["fused10"]), 2),
+        "fused_vs_fit_loop": round(_paired_ratio(rates["fused10"], rates["fit_loop"]), 3),
+    }
+    if "microbatch" in rates:
+        row["microbatch_steps_per_second"] = round(statistics.median(rates["microbatch"]), 2)
+    if "torch" in rates:
+        row["torch_eager_steps_per_second"] = round(statistics.median(rates["torch"]), 2)
+        aejax_modes = ("aejax", "fit_loop", "fused10", "microbatch")
+        best = max(statistics.median(rates[key]) for key in aejax_modes if key in rates)
+        row["best_vs_torch_eager"] = round(best / statistics.median(rates["torch"]), 3)
+    return row
+
+
+def backend_row(name: str, batch_size: int, backend: str, steps: int, repeats: int) -> dict:
+    """The plain step placed for `backend` over every visible device."""
+    run, info = step_runner(name, batch_size, log_norms=False, backend=backend)
+    n = max(5, steps // 10) if name.startswith("conv") else steps
+    rate, spread = _median_and_spread(interleaved_rates({backend: run}, {backend: n}, repeats)[backend])
+    return {
+        "model": name,
+        "batch_size": batch_size,
+        "backend": backend,
+        "devices": 1 if backend == "single" else len(Placement.create(backend, batch_size).devices),
+        "steps_per_second": round(rate, 2),
+        "spread": round(spread, 3),
+        "samples_per_second": round(rate * batch_size, 1),
+        "compile_seconds": round(info["compile_seconds"], 3) if backend != "pmap" else None,
+        "final_loss": info["loss"](),
+    }
+
+
+def run(models, batch_sizes, steps: int, repeats: int, backends=None) -> dict:
+    """Measure every model x batch size (x backend); the report `markdown` renders."""
     if steps < 1 or repeats < 1:
         raise ValueError(f"--steps and --repeats must be >= 1, got {steps} and {repeats}")
+    if backends is None:
+        backends = ["single"] + (["sharded"] if jax.device_count() > 1 else [])
     device = jax.devices()[0]
     peak = measured_matmul_peak(4096 if device.platform != "cpu" else 2048)
-    rows = []
+    rows, backend_rows = [], []
     for name in models:
-        model_steps = max(5, steps // 10) if name.startswith("conv") else steps  # ~20x slower per step
         for batch_size in batch_sizes:
-            row = bench_one(name, batch_size, model_steps, repeats, log_norms=False)
-            with_norms = bench_one(name, batch_size, model_steps, repeats, log_norms=True)
-            row["steps_per_second_with_norms"] = with_norms["steps_per_second"]
-            if row["achieved_gflops"] is not None:
-                row["fraction_of_peak"] = round(row["achieved_gflops"] / peak, 3)
-            # the hand-written conv step runs lax convolutions, 10-20x slower on CPU: one timed repeat
-            minimal = minimal_jax_step(
-                name, batch_size, model_steps, 1 if name.startswith("conv") else repeats
-            )
-            row["minimal_jax_steps_per_second"] = round(minimal, 2)
-            row["vs_minimal_jax"] = round(row["steps_per_second"] / minimal, 3)
-            row["fused10_steps_per_second"] = round(bench_fused(name, batch_size, model_steps, repeats), 2)
-            if name.startswith("conv") and batch_size > MICROBATCH:
-                sliced = bench_one(
-                    name, batch_size, model_steps, repeats, log_norms=False, microbatch_size=MICROBATCH
-                )
-                row["microbatch_steps_per_second"] = sliced["steps_per_second"]
-            torch_rate = torch_eager_step(name, batch_size, model_steps, repeats)
-            if torch_rate is not None:
-                row["torch_eager_steps_per_second"] = round(torch_rate, 2)
-                best = max(row["steps_per_second"], row.get("microbatch_steps_per_second", 0.0))
-                row["best_vs_torch_eager"] = round(best / torch_rate, 3)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            if "single" in backends:
+                row = bench_row(name, batch_size, steps, repeats)
+                if row["achieved_gflops"] is not None:
+                    row["fraction_of_peak"] = round(row["achieved_gflops"] / peak, 3)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            for backend in backends:
+                if backend != "single":
+                    backend_rows.append(backend_row(name, batch_size, backend, steps, repeats))
+                    print(json.dumps(backend_rows[-1]), flush=True)
     return {
         "device": f"{device.platform}:{device.device_kind}",
         "devices": jax.device_count(),
@@ -406,6 +520,7 @@ def run(models, batch_sizes, steps: int, repeats: int) -> dict:
         "matmul_peak_gflops_f32": round(peak, 1),
         "memory": peak_memory(),
         "results": rows,
+        "backend_results": backend_rows,
     }
 
 
@@ -415,27 +530,44 @@ def markdown(report: dict) -> str:
         f"Train-step throughput on {report['device']} (jax {report['jax']}, Python {report['python']}"
         + (f", PyTorch {torch_version}" if torch_version else ", PyTorch not installed")
         + f"); measured float32 matmul peak {report['matmul_peak_gflops_f32']} GFLOP/s; memory {report['memory']}.",
-        "aejax steps run through `make_train_step` (fit's step) with `train.log_norms=False` (the `log_norms` "
-        "column has them on, the default); `minimal JAX` is a hand-written jitted step of the same model, loss and "
-        "optimizer (for the conv AE, with `lax` convolutions as a hand-written script has them), measured in the "
-        f"same run; `fused` runs 10 steps per dispatch (`train.steps_per_dispatch=10`); `microbatch` is "
-        f"`train.microbatch_size={MICROBATCH}`; `PyTorch eager` is the same model and Adam in PyTorch, same process; "
-        "`best / PyTorch` is the faster aejax column over it.",
+        "Every column of a row is timed in the same interleaved rounds (each round runs each variant once), "
+        "medians over the rounds. `aejax` is `make_train_step` (fit's step) with `train.log_norms=False` on "
+        "pre-made device batches (`log_norms`: on, the default); `minimal JAX` is a hand-written jitted step of "
+        "the same model, loss and optimizer on the same batches, returning its loss (for the conv AE with `lax` "
+        "convolutions, as a hand-written script has them; timed separately, it is 10-20x slower); `aejax / "
+        "minimal` is the median of the per-round ratios; `fit loop` is fit's single-device loop (rows gathered "
+        "inside the step from a device-resident dataset); `fused` is the same with `train.steps_per_dispatch=10`; "
+        f"`microbatch` is `train.microbatch_size={MICROBATCH}`; `PyTorch eager` is the same model and Adam in "
+        "PyTorch, same process; `best / PyTorch` is the fastest aejax column over it.",
         "",
         "| model | batch | steps/s (spread) | samples/s | compile s | GFLOP/step | GFLOP/s | fraction of peak "
-        "| minimal JAX steps/s | aejax / minimal | log_norms steps/s | fused steps/s | microbatch steps/s "
-        "| PyTorch eager steps/s | best / PyTorch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| minimal JAX steps/s | aejax / minimal | log_norms steps/s | fit loop steps/s | fused steps/s "
+        "| fused / fit loop | microbatch steps/s | PyTorch eager steps/s | best / PyTorch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
             f"| {r['model']} | {r['batch_size']} | {r['steps_per_second']} ({r['spread']:.0%}) | "
             f"{r['samples_per_second']} | {r['compile_seconds']} | {r['gflop_per_step']} | {r['achieved_gflops']} | "
-            f"{r.get('fraction_of_peak')} | {r.get('minimal_jax_steps_per_second', 'n/a')} | "
-            f"{r.get('vs_minimal_jax', 'n/a')} | {r['steps_per_second_with_norms']} | "
-            f"{r['fused10_steps_per_second']} | {r.get('microbatch_steps_per_second', 'n/a')} | "
-            f"{r.get('torch_eager_steps_per_second', 'n/a')} | {r.get('best_vs_torch_eager', 'n/a')} |"
+            f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax']} | "
+            f"{r['steps_per_second_with_norms']} | {r['fit_loop_steps_per_second']} | "
+            f"{r['fused10_steps_per_second']} | {r['fused_vs_fit_loop']} | "
+            f"{r.get('microbatch_steps_per_second', 'n/a')} | {r.get('torch_eager_steps_per_second', 'n/a')} | "
+            f"{r.get('best_vs_torch_eager', 'n/a')} |"
         )
+    if report.get("backend_results"):
+        lines += [
+            "",
+            "Other backends (`train.backend`), the plain step over every visible device:",
+            "",
+            "| model | batch | backend | devices | steps/s (spread) | samples/s | compile s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in report["backend_results"]:
+            lines.append(
+                f"| {r['model']} | {r['batch_size']} | {r['backend']} | {r['devices']} | {r['steps_per_second']} "
+                f"({r['spread']:.0%}) | {r['samples_per_second']} | {r['compile_seconds']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -454,7 +586,7 @@ def write(report: dict, out: str | Path, readme: str | Path | None = None) -> Pa
 
 def main(argv=None) -> None:
     args = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv)
-    report = run(args.models, args.batch_sizes, args.steps, args.repeats)
+    report = run(args.models, args.batch_sizes, args.steps, args.repeats, args.backends)
     stem = write(report, args.out, args.readme)
     print(markdown(report))
     print(f"wrote {stem}.json and {stem}.md")

@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if overrides:
                 raise ValueError("aejax bench takes no --config.* overrides")
-            report = bench.run(args.models, args.batch_sizes, args.steps, args.repeats)
+            report = bench.run(args.models, args.batch_sizes, args.steps, args.repeats, args.backends)
             stem = bench.write(report, args.out, args.readme)
             print(bench.markdown(report))
             print(f"wrote {stem}.json and {stem}.md")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import jax
+import numpy as np
+
 from aejax import cli
 
 
@@ -23,6 +26,7 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
         "64",
     ]
     argv += ["--steps", "3", "--repeats", "2", "--out", str(tmp_path / "out"), "--readme", str(readme)]
+    argv += ["--backends", "single", "sharded"]  # conftest fakes 8 CPU devices
     assert cli.main(argv) == 0
     (report_file,) = (tmp_path / "out").glob("step_throughput-*.json")
     report = json.loads(report_file.read_text())
@@ -30,6 +34,8 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
     assert set(rows) == {"mlp_784-256-64", "vae_784-512-256-32", "conv_28x28_32-64_16"}
     for row in rows.values():
         assert row["steps_per_second"] > 0 and row["fused10_steps_per_second"] > 0 and row["spread"] >= 0
+        assert row["fit_loop_steps_per_second"] > 0 and row["fused_vs_fit_loop"] > 0
+        assert row["backend"] == "single" and row["devices"] == 1 and np.isfinite(row["final_loss"])
         assert row["gflop_per_step"] is None or row["gflop_per_step"] > 0
     for row in rows.values():  # the hand-written reference ran for every model
         assert row["minimal_jax_steps_per_second"] > 0 and row["vs_minimal_jax"] > 0
@@ -39,6 +45,16 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
         importlib.util.find_spec("torch") is not None
     )  # an optional extra: columns only where installed
     assert all(("torch_eager_steps_per_second" in row) == has_torch for row in rows.values())
+    sharded = {r["model"]: r for r in report["backend_results"]}
+    assert set(sharded) == set(rows)
+    for row in sharded.values():
+        assert (
+            row["backend"] == "sharded"
+            and row["devices"] == jax.device_count()
+            and row["steps_per_second"] > 0
+        )
+        # the same seed, batches and number of steps as the single-device column: the same loss
+        assert np.isclose(row["final_loss"], rows[row["model"]]["final_loss"], rtol=1e-3)
     text = readme.read_text()
     assert "old table" not in text and "| mlp_784-256-64 | 64 |" in text and text.endswith("after\n")
     assert "| conv_28x28_32-64_16 | 64 |" in capsys.readouterr().out

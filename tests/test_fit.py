@@ -190,20 +190,22 @@ def test_nan_guard_catches_non_finite_parameters_behind_a_finite_loss(
     """An inf gradient at a save step leaves the loss finite but the params not; nothing bad is saved."""
     import aejax.training.loop as loop
 
-    original = loop.make_train_step
+    def poisoned(factory):
+        def make(*args, **kwargs):
+            step = factory(*args, **kwargs)
 
-    def poisoned(*args, **kwargs):
-        step = original(*args, **kwargs)
+            def run(*step_args):
+                new_state, metrics = step(*step_args)
+                if int(new_state.step) == 7:
+                    new_state = new_state.replace(params=jax.tree.map(lambda p: p * np.inf, new_state.params))
+                return new_state, metrics
 
-        def run(state, batch):
-            new_state, metrics = step(state, batch)
-            if int(new_state.step) == 7:
-                new_state = new_state.replace(params=jax.tree.map(lambda p: p * np.inf, new_state.params))
-            return new_state, metrics
+            return run
 
-        return run
+        return make
 
-    monkeypatch.setattr(loop, "make_train_step", poisoned)
+    for name in ("make_train_step", "make_indexed_train_step"):  # batch-taking and single-device steps
+        monkeypatch.setattr(loop, name, poisoned(getattr(loop, name)))
     tiny_config.checkpoint.every_steps = 1
     with pytest.raises(NonFiniteLossError, match=r"parameters became non-finite at or before step 6"):
         aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)

@@ -42,3 +42,27 @@ def test_fused_steps_need_the_single_device_plain_step():
     config.train.backend = "pmap"
     with pytest.raises(ValueError, match="steps_per_dispatch"):
         aejax.fit(config)
+
+
+def test_indexed_step_is_the_plain_step_on_the_gathered_rows():
+    """fit's single-device loop gathers the batch inside the step; same bits as the step on x[idx]."""
+    import jax.numpy as jnp
+    import optax
+
+    from aejax.models import ModelSpec, build_model
+    from aejax.objectives import Objective
+    from aejax.training import create_train_state, make_train_step
+    from aejax.training.steps import make_indexed_train_step
+
+    model = build_model(ModelSpec(latent_dim=4, hidden=(16,), dropout=0.1), (12,))
+    objective, schedule = Objective("mse"), optax.constant_schedule(1e-2)
+    data = jnp.asarray(np.random.default_rng(0).uniform(size=(40, 12)), jnp.float32)
+    idx = jnp.asarray(np.random.default_rng(1).permutation(40)[:16])
+    plain = make_train_step(model, objective, schedule, donate=False)
+    indexed = make_indexed_train_step(model, objective, schedule, donate=False)
+    a = b = create_train_state(model, optax.adam(schedule), (12,), seed=0)
+    for _ in range(3):
+        a, metrics_a = plain(a, {"x": data[idx]})
+        b, metrics_b = indexed(b, data, None, idx)
+        assert float(metrics_a["loss"]) == float(metrics_b["loss"])
+    jax.tree.map(lambda u, v: np.testing.assert_array_equal(np.asarray(u), np.asarray(v)), a.params, b.params)

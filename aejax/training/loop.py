@@ -28,7 +28,12 @@ from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
 from aejax.training.parallel import Placement
 from aejax.training.state import TrainState, create_train_state
-from aejax.training.steps import make_eval_step, make_fused_train_steps, make_train_step
+from aejax.training.steps import (
+    make_eval_step,
+    make_fused_train_steps,
+    make_indexed_train_step,
+    make_train_step,
+)
 
 # Families whose step is not the plain `make_train_step`, keyed by the model's `family` class attribute; their
 # extra state is made by `state.FAMILY_EXTRAS` and lives in `TrainState.extras`.
@@ -225,6 +230,7 @@ def run_training(
             params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
         )
     placement = Placement.create(train.backend, train.batch_size)
+    train_fn = indexed_fn = None  # one of them: batch-taking steps, or the single-device indexed step
     family_step = FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""))
     if family_step is not None:
         if placement.backend == "pmap":
@@ -238,6 +244,14 @@ def run_training(
                 "takes whole batches (set it to 0)"
             )
         train_fn = family_step(model, objective, schedule, log_norms=train.log_norms)
+    elif placement.backend == "single":  # the batch is gathered inside the step: one dispatch per step
+        indexed_fn = make_indexed_train_step(
+            model,
+            objective,
+            schedule,
+            log_norms=train.log_norms,
+            microbatch_size=train.microbatch_size,
+        )
     else:
         train_fn = make_train_step(
             model,
@@ -343,6 +357,8 @@ def run_training(
                 state, metrics = fused_fn(
                     state, x_device, y_device, jnp.asarray(idx.reshape(span, train.batch_size))
                 )
+            elif indexed_fn is not None:
+                state, metrics = indexed_fn(state, x_device, y_device, jnp.asarray(idx))
             else:
                 batch = {"x": take(x_device, jnp.asarray(idx))}
                 if y_device is not None:
