@@ -126,6 +126,12 @@ def fit(
     Returns a Trained handle whose `results` hold test metrics and the PCA baseline at the same code size.
     """
     config_lib.validate(config)
+    swept = config_lib.sweep_values(config)
+    if swept:
+        raise ValueError(
+            f"config.sweep is set ({', '.join(swept)}): train the grid with aejax.sweep(config) or `aejax train` "
+            "(one workdir/member_<i> per member), or empty config.sweep for a single run"
+        )
     if config.data.source == "movielens" and data is None:
         raise ValueError(
             "data.source='movielens' holds ratings, not examples: run it as a task (task.name='autorec')"

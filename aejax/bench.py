@@ -31,6 +31,7 @@ import optax
 from aejax.models import ModelSpec, build_model
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
+from aejax.training.loop import epoch_batches
 from aejax.training.metrics_log import replace_between_markers
 from aejax.training.parallel import Placement
 from aejax.training.steps import make_fused_train_steps, make_indexed_train_step
@@ -138,27 +139,30 @@ def fit_loop_runner(name: str, batch_size: int, k: int = 1) -> Runner:
     inside the step, from an index array sent from the host."""
     model, objective, schedule, state, input_shape = _state_and_objective(name)
     rng = np.random.default_rng(0)
-    rows = 8 * batch_size
+    steps_per_epoch = 20
+    rows = steps_per_epoch * batch_size
     data = jax.device_put(rng.uniform(size=(rows, *input_shape)).astype(np.float32))
-    order = np.concatenate([rng.permutation(rows) for _ in range(4)])
     if k == 1:
         step = make_indexed_train_step(model, objective, schedule, log_norms=False)
     else:
         step = make_fused_train_steps(model, objective, schedule, log_norms=False)
-    box = {"state": state, "position": 0}
+    box = {"state": state, "position": steps_per_epoch, "epoch_rows": None}
 
     def run(n: int) -> int:
-        s, position = box["state"], box["position"]
+        s, position, epoch_rows = box["state"], box["position"], box["epoch_rows"]
         dispatches = max(1, n // k)
         for _ in range(dispatches):
-            if position + k * batch_size > len(order):
-                position = 0
-            idx = order[position : position + k * batch_size]
-            position += k * batch_size
-            shaped = idx if k == 1 else idx.reshape(k, batch_size)
-            s, metrics = step(s, data, None, jnp.asarray(shaped))
+            if position + k > steps_per_epoch:  # a new epoch: a new order, sent as fit sends it
+                order, position = rng.permutation(rows), 0
+                epoch_rows = epoch_batches(order, batch_size, steps_per_epoch) if k == 1 else order
+            if k == 1:
+                s, metrics = step(s, data, None, epoch_rows[position])
+            else:
+                chunk = epoch_rows[position * batch_size : (position + k) * batch_size]
+                s, metrics = step(s, data, None, jnp.asarray(chunk.reshape(k, batch_size)))
+            position += k
         jax.block_until_ready((s, metrics))
-        box["state"], box["position"] = s, position
+        box["state"], box["position"], box["epoch_rows"] = s, position, epoch_rows
         return dispatches * k
 
     return run
@@ -168,12 +172,16 @@ def interleaved_rates(
     runners: dict[str, Runner], steps: dict[str, int], repeats: int
 ) -> dict[str, list[float]]:
     """steps/s of every runner over `repeats` rounds after one warm-up call each; each round runs every runner
-    once in turn, so slow drifts of the machine's speed (other load, clocks) hit all of them alike."""
+    once, so slow drifts of the machine's speed (other load, clocks) hit all of them alike, and the order
+    rotates from round to round, so no runner always follows the same one."""
     for run in runners.values():
         run(1)
     rates: dict[str, list[float]] = {key: [] for key in runners}
-    for _ in range(repeats):
-        for key, run in runners.items():
+    keys = list(runners)
+    for round_index in range(repeats):
+        shift = round_index % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            run = runners[key]
             t = time.perf_counter()
             done = run(steps[key])
             rates[key].append(done / (time.perf_counter() - t))
@@ -426,12 +434,12 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         runners["minimal"] = minimal_runner(name, batch_size)
     if conv and batch_size > MICROBATCH:
         runners["microbatch"] = step_runner(name, batch_size, log_norms=False, microbatch_size=MICROBATCH)[0]
-    torch_run = torch_runner(name, batch_size)
-    if torch_run is not None:
-        runners["torch"] = torch_run
     rates = interleaved_rates(
         runners, {key: max(n, 10) if key == "fused10" else n for key in runners}, repeats
     )
+    torch_run = torch_runner(name, batch_size)
+    if torch_run is not None:  # apart: PyTorch's worker threads keep spinning for a while after its steps
+        rates["torch"] = interleaved_rates({"torch": torch_run}, {"torch": n}, repeats)["torch"]
     if conv:  # the hand-written step runs lax convolutions, 10-20x slower on CPU: a short single repeat
         rates["minimal"] = interleaved_rates(
             {"minimal": minimal_runner(name, batch_size)}, {"minimal": 2}, 1
@@ -530,8 +538,8 @@ def markdown(report: dict) -> str:
         f"Train-step throughput on {report['device']} (jax {report['jax']}, Python {report['python']}"
         + (f", PyTorch {torch_version}" if torch_version else ", PyTorch not installed")
         + f"); measured float32 matmul peak {report['matmul_peak_gflops_f32']} GFLOP/s; memory {report['memory']}.",
-        "Every column of a row is timed in the same interleaved rounds (each round runs each variant once), "
-        "medians over the rounds. `aejax` is `make_train_step` (fit's step) with `train.log_norms=False` on "
+        "The JAX columns of a row are timed in the same interleaved rounds (each round runs each variant once, "
+        "in a rotating order), medians over the rounds; PyTorch runs in its own rounds after them. `aejax` is `make_train_step` (fit's step) with `train.log_norms=False` on "
         "pre-made device batches (`log_norms`: on, the default); `minimal JAX` is a hand-written jitted step of "
         "the same model, loss and optimizer on the same batches, returning its loss (for the conv AE with `lax` "
         "convolutions, as a hand-written script has them; timed separately, it is 10-20x slower); `aejax / "

@@ -70,6 +70,8 @@ def train_command(config_path: str, workdir: str, overrides: Sequence[str]) -> d
 
     config = config_lib.get_config(config_path)
     config_lib.apply_overrides(config, overrides)
+    if config_lib.sweep_values(config):  # a vmapped sweep: one results dict per member
+        return {"members": [member.results for member in aejax.sweep(config, workdir=workdir)]}
     trained = aejax.fit(config, workdir=workdir)
     return trained.results
 
@@ -224,6 +226,18 @@ def info_command(workdir: str) -> dict[str, Any]:
 
 
 def _print_train_summary(results: dict[str, Any]) -> None:
+    if "members" in results:
+        first = results["members"][0]
+        print(
+            f"sweep of {len(results['members'])} members in one program: data {first['data']}; "
+            f"{first['steps']}/{first['total_steps']} steps each in {first['sweep']['seconds_all_members']:.1f} s"
+        )
+        for member in results["members"]:
+            swept = ", ".join(f"{k}={v}" for k, v in member["sweep"]["values"].items())
+            test = member.get("test", {})
+            mse = f"test MSE per feature {test['mse']:.5f}" if "mse" in test else "no test split"
+            print(f"member_{member['sweep']['member']}: {swept}: {mse}")
+        return
     print(
         f"data: {results['data']}; {results['params']} params; {results['steps']}/{results['total_steps']} steps "
         f"in {results['train_seconds']:.1f} s" + (" (stopped early)" if results["stopped_early"] else "")
@@ -256,7 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             results = train_command(args.config, args.workdir, overrides)
             _print_train_summary(results)
-            print(f"workdir: {args.workdir} (metrics.jsonl, results.json, checkpoints/, *.png)")
+            what = (
+                "member_<i>/ per member"
+                if "members" in results
+                else "metrics.jsonl, results.json, checkpoints/, *.png"
+            )
+            print(f"workdir: {args.workdir} ({what})")
         elif args.command == "task":
             report = task_command(args.config, args.workdir, overrides)
             print("\n".join(task_lines(report["task"], report)))

@@ -26,6 +26,10 @@ OPEN_MAPPINGS = {"loss.regularizers": {"fn": str, "weight": float}}
 # Fields an open-mapping entry may add beyond the required ones, with their types.
 OPTIONAL_FIELDS = {"loss.regularizers": {"warmup": str, "warmup_steps": int}}
 
+# `sweep.<path>` keys (lists of values) vary these config paths over a vmapped sweep's members.
+SWEEP_PREFIX = "sweep."
+SWEEPABLE = ("seed", "train.learning_rate", "loss.regularizers.<label>.weight")
+
 # Keys a resumed run may change without invalidating its checkpoints.
 RESUMABLE_CHANGES = (
     "train.epochs",
@@ -133,6 +137,9 @@ def validate(config: Mapping[str, Any]) -> None:
     schema = flatten(load_default())
     given = flatten(config)
     for key, value in given.items():
+        if key.startswith(SWEEP_PREFIX):
+            check_sweep_key(config, key.removeprefix(SWEEP_PREFIX), value)
+            continue
         if key not in schema:
             raise ValueError(f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?")
         if key in OPEN_MAPPINGS:
@@ -144,6 +151,44 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ValueError(
             f"config is missing keys {missing}; start experiments from aejax.config.load_default()"
         )
+
+
+def sweep_values(config: Mapping[str, Any]) -> dict[str, list]:
+    """The swept config paths and their values (`config.sweep` flattened), checked; empty for a single run."""
+    values = {}
+    for path, value in flatten(config.get("sweep") or {}, SWEEP_PREFIX).items():
+        key = path.removeprefix(SWEEP_PREFIX)
+        check_sweep_key(config, key, value)
+        values[key] = list(value)
+    return values
+
+
+def check_sweep_key(config: Mapping[str, Any], key: str, value: Any) -> None:
+    """Raise ValueError unless `key` is sweepable in `config` and `value` a non-empty list of numbers."""
+    parts = key.split(".")
+    weight_of = (
+        parts[2]
+        if len(parts) == 4 and parts[:2] == ["loss", "regularizers"] and parts[3] == "weight"
+        else None
+    )
+    if key not in ("seed", "train.learning_rate") and weight_of is None:
+        raise ValueError(
+            f"sweep key {key!r} cannot vary inside one compiled program; sweepable: {', '.join(SWEEPABLE)}"
+        )
+    if weight_of is not None and weight_of not in config["loss"]["regularizers"]:
+        raise ValueError(f"sweep key {key!r}: no regularizer labelled {weight_of!r} in loss.regularizers")
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"sweep key {key!r} needs a non-empty list of values, got {value!r}")
+    kind = int if key == "seed" else float
+    for item in value:
+        if (
+            isinstance(item, bool)
+            or not isinstance(item, int | float)
+            or (kind is int and not isinstance(item, int))
+        ):
+            raise ValueError(
+                f"sweep key {key!r} takes {kind.__name__} values, got {item!r} in {list(value)!r}"
+            )
 
 
 def _validate_open_mapping(key: str, entries: Mapping[str, Any]) -> None:
@@ -190,6 +235,9 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
         key, text = item.split("=", 1)
         key = key.strip()
         value = _parse_value(text)
+        if key.startswith(SWEEP_PREFIX):  # a list of values for one swept key, checked by validate
+            set_path(config, key, tuple(value) if isinstance(value, list) else value)
+            continue
         open_parent = next((m for m in OPEN_MAPPINGS if key.startswith(m + ".")), None)
         if open_parent is None and key not in schema:
             raise ValueError(f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?")
@@ -206,12 +254,13 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
             if isinstance(expected, tuple) and isinstance(value, list | int | float):
                 value = tuple(value) if isinstance(value, list) else (value,)
             _check_type(key, value, expected)
-        _set_path(config, key, value)
+        set_path(config, key, value)
     validate(config)
     return config
 
 
-def _set_path(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
+def set_path(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
+    """Set the dotted `key`, creating sections on the way."""
     *parents, leaf = key.split(".")
     node = config
     for part in parents:
@@ -239,7 +288,7 @@ def from_json(text: str) -> ml_collections.ConfigDict:
             continue
         if isinstance(value, list):
             value = tuple(value)
-        _set_path(config, key, value)
+        set_path(config, key, value)
     validate(config)
     return config
 

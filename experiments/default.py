@@ -189,6 +189,13 @@ def get_config() -> ml_collections.ConfigDict:
     # on CPU run several times faster with 32. Not with batch statistics (model.norm='batch').
     config.train.microbatch_size = 0
 
+    # Vmapped sweeps (aejax/sweep.py): the grid of these values trains as one compiled program, one member per
+    # combination, written to workdir/member_<i>. Keys mirror the config paths they vary, each ending in a list:
+    # seed, train.learning_rate, loss.regularizers.<label>.weight, e.g.
+    #   config.sweep = {"seed": [0, 1, 2], "loss": {"regularizers": {"sparse": {"weight": [0.01, 0.1]}}}}
+    # or --config.sweep.seed=[0,1,2] on the command line. Empty: a single run.
+    config.sweep = ml_collections.ConfigDict()
+
     # Greedy layer-wise pretraining (stacked autoencoders): each layer of the MLP is first trained as a
     # shallow autoencoder on the codes of the layers below it, then the deep model is fine-tuned end to end.
     config.pretrain = ml_collections.ConfigDict()

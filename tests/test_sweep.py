@@ -8,6 +8,7 @@ import pytest
 
 import aejax
 from aejax.sweep import sweep_members
+from aejax.training import MetricsLog
 
 
 def _config():
@@ -58,3 +59,58 @@ def test_sweep_rejects_keys_that_change_the_program():
     with pytest.raises(ValueError, match="non-empty list"):
         sweep_members(_config(), {"seed": []})
     assert [m.seed for m in sweep_members(_config(), {"seed": [3, 4]})] == [3, 4]
+
+
+def _leaves_equal(a, b):
+    jax.tree.map(lambda u, v: np.testing.assert_array_equal(np.asarray(u), np.asarray(v)), a, b)
+
+
+def test_config_sweep_key_trains_the_grid_from_the_command_line(tmp_path, capsys):
+    from aejax import cli
+
+    argv = ["train", "--config", "default", "--workdir", str(tmp_path / "cli")]
+    argv += ["--config.train.epochs=1", "--config.train.batch_size=64", "--config.train.progress=False"]
+    argv += ["--config.model.hidden=(16,)", "--config.eval.plots=False", "--config.eval.jacobian_examples=0"]
+    argv += ["--config.sweep.seed=[0,1]", "--config.sweep.train.learning_rate=[0.001,0.003]"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "sweep of 4 members" in out and "member_3: seed=1, train.learning_rate=0.003" in out
+    config = aejax.load_default()
+    config.train.epochs, config.train.batch_size, config.train.progress = 1, 64, False
+    config.model.hidden, config.eval.plots, config.eval.jacobian_examples = (16,), False, 0
+    direct = aejax.sweep(config, {"seed": [0, 1], "train.learning_rate": [0.001, 0.003]})
+    loaded = aejax.load(tmp_path / "cli" / "member_3")
+    assert loaded.config.seed == 1 and loaded.config.train.learning_rate == 0.003
+    assert not aejax.config.sweep_values(loaded.config)  # a member is a single run
+    _leaves_equal(loaded.params, direct[3].params)
+    config.sweep.seed = [0, 1]
+    with pytest.raises(ValueError, match=r"config\.sweep is set"):
+        aejax.fit(config)
+
+
+def test_interrupted_sweep_resumes_to_the_same_bits(tmp_path, monkeypatch):
+    values = {"seed": [0, 1], "loss.regularizers.sparse.weight": [0.1, 0.5]}
+    config = _config()
+    config.train.epochs = 3
+    whole = aejax.sweep(config, values, workdir=tmp_path / "whole")
+    steps_per_epoch = whole[0].results["steps"] // 3
+    original = MetricsLog.append
+
+    def crash_in_epoch_three(self, record):
+        if record["step"] == 3 * steps_per_epoch:
+            raise KeyboardInterrupt("killed")
+        original(self, record)
+
+    monkeypatch.setattr(MetricsLog, "append", crash_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        aejax.sweep(config, values, workdir=tmp_path / "resumed")
+    monkeypatch.setattr(MetricsLog, "append", original)
+    resumed = aejax.sweep(config, values, workdir=tmp_path / "resumed")
+    assert resumed[0].results["resumed_from"] == 2 * steps_per_epoch
+    for a, b in zip(whole, resumed, strict=True):
+        _leaves_equal(a.params, b.params)
+        _leaves_equal(a.state.opt_state, b.state.opt_state)
+    records = MetricsLog(tmp_path / "resumed" / "member_2" / "metrics.jsonl").read()
+    assert [r["step"] for r in records] == [steps_per_epoch * e for e in (1, 2, 3)]
+    with pytest.raises(ValueError, match="holds a different sweep"):
+        aejax.sweep(config, {"seed": [0, 2]}, workdir=tmp_path / "resumed")

@@ -49,9 +49,10 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
 
-    def save(self, state: TrainState, meta: dict[str, Any]) -> None:
-        """Asynchronous save of `state` at `state.step`; call `wait()` before reading it back."""
-        step = int(jax.device_get(state.step))
+    def save(self, state: TrainState, meta: dict[str, Any], step: int | None = None) -> None:
+        """Asynchronous save of `state` at `step` (default `state.step`; a sweep's stacked state names it);
+        call `wait()` before reading it back."""
+        step = int(jax.device_get(state.step)) if step is None else step
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(_state_tree(state)), meta=ocp.args.JsonSave(meta)
         )

@@ -122,6 +122,11 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)
 
 
+def epoch_batches(order: np.ndarray, batch_size: int, steps: int) -> list[jax.Array]:
+    """The row indices of an epoch's `steps` batches, as device arrays sent in one transfer."""
+    return jax.device_put([order[i * batch_size : (i + 1) * batch_size] for i in range(steps)])
+
+
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, batch_size: int) -> dict[str, float]:
     """Means over every example of `x` (the last batch is padded and masked, never dropped)."""
     totals: dict[str, float] = {}
@@ -345,6 +350,8 @@ def run_training(
             epoch, position = divmod(step, steps_per_epoch)
             if order_epoch != epoch:
                 order, order_epoch = epoch_permutation(seed, epoch, n_train), epoch
+                # the single-device step's row indices, sent to the device once per epoch instead of per step
+                batch_rows = epoch_batches(order, train.batch_size, steps_per_epoch) if indexed_fn else None
             # K steps in one dispatch when nothing (logging, validation, a save) falls inside the chunk.
             fuse = (
                 fused_fn is not None
@@ -358,7 +365,7 @@ def run_training(
                     state, x_device, y_device, jnp.asarray(idx.reshape(span, train.batch_size))
                 )
             elif indexed_fn is not None:
-                state, metrics = indexed_fn(state, x_device, y_device, jnp.asarray(idx))
+                state, metrics = indexed_fn(state, x_device, y_device, batch_rows[position])
             else:
                 batch = {"x": take(x_device, jnp.asarray(idx))}
                 if y_device is not None:
