@@ -64,11 +64,11 @@ class TrainSpec:
     log_norms: bool = True
     progress: bool = True
     backend: str = "auto"  # auto | single | sharded | pmap (aejax.training.parallel)
-    steps_per_dispatch: int = 1  # > 1: that many steps in one lax.scan over device-resident data
+    steps_per_dispatch: int = 0  # > 1: that many steps in one lax.scan over device-resident data; 0: auto
     microbatch_size: int = 0  # > 0: gradients over slices of this many examples in a lax.scan, averaged
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps", "steps_per_dispatch"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.microbatch_size and (
@@ -84,6 +84,7 @@ class TrainSpec:
             "grad_clip_norm",
             "weight_decay",
             "microbatch_size",
+            "steps_per_dispatch",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
@@ -120,6 +121,22 @@ class CheckpointSpec:
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The batch order of one epoch, a function of (seed, epoch) alone."""
     return np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)
+
+
+AUTO_FUSE_MIN_STEPS = (
+    500  # train.steps_per_dispatch=0 fuses runs at least this long (see auto_steps_per_dispatch)
+)
+
+
+def auto_steps_per_dispatch(log_every_steps: int, remaining_steps: int, fusable: bool) -> int:
+    """The K that train.steps_per_dispatch=0 picks. Fused steps are the same bits with one dispatch per K steps
+    (measured 1.0-1.25x the plain loop on CPU, see README's Speed table) but compile a second program, so they
+    are used for the plain single-device step in runs long enough to repay that compile. K is the largest
+    divisor of log_every_steps up to 10, so chunks end where the loop logs and no chunk falls back to single
+    steps except at epoch ends and saves."""
+    if not fusable or remaining_steps < AUTO_FUSE_MIN_STEPS:
+        return 1
+    return max(k for k in range(1, 11) if log_every_steps % k == 0)
 
 
 def epoch_batches(order: np.ndarray, batch_size: int, steps: int) -> list[jax.Array]:
@@ -310,6 +327,10 @@ def run_training(
     start = int(state.step)
     state = placement.place_state(state)
     fused_steps, fused_fn = train.steps_per_dispatch, None
+    if fused_steps == 0:
+        fused_steps = auto_steps_per_dispatch(
+            train.log_every_steps, total_steps - start, family_step is None and placement.backend == "single"
+        )
     if fused_steps > 1:
         if family_step is not None or placement.backend != "single":
             raise ValueError(
