@@ -193,6 +193,12 @@ def _paired_ratio(numerator: list[float], denominator: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
+def _best_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """The ratio of the fastest rounds: interference (other load, a busy hypervisor) only ever slows a round
+    down, so the fastest round of each is the least disturbed measurement of its code (timeit's rule)."""
+    return max(numerator) / max(denominator)
+
+
 def _dense_params(key, widths):
     keys = jax.random.split(key, len(widths) - 1)
     return [
@@ -460,7 +466,8 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         "final_loss": info["loss"](),
         "steps_per_second_with_norms": round(statistics.median(rates["log_norms"]), 2),
         "minimal_jax_steps_per_second": round(statistics.median(rates["minimal"]), 2),
-        "vs_minimal_jax": round(
+        "vs_minimal_jax": round(_best_ratio(rates["aejax"], rates["minimal"]), 3),
+        "vs_minimal_jax_median": round(
             statistics.median(rates["aejax"]) / statistics.median(rates["minimal"])
             if conv
             else _paired_ratio(rates["aejax"], rates["minimal"]),
@@ -468,7 +475,9 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         ),
         "fit_loop_steps_per_second": round(statistics.median(rates["fit_loop"]), 2),
         "fused10_steps_per_second": round(statistics.median(rates["fused10"]), 2),
-        "fused_vs_fit_loop": round(_paired_ratio(rates["fused10"], rates["fit_loop"]), 3),
+        "fused_vs_fit_loop": round(_best_ratio(rates["fused10"], rates["fit_loop"]), 3),
+        "fused_vs_fit_loop_median": round(_paired_ratio(rates["fused10"], rates["fit_loop"]), 3),
+        "rounds_steps_per_second": {key: [round(r, 2) for r in value] for key, value in rates.items()},
     }
     if "microbatch" in rates:
         row["microbatch_steps_per_second"] = round(statistics.median(rates["microbatch"]), 2)
@@ -542,10 +551,11 @@ def markdown(report: dict) -> str:
         "in a rotating order), medians over the rounds; PyTorch runs in its own rounds after them. `aejax` is `make_train_step` (fit's step) with `train.log_norms=False` on "
         "pre-made device batches (`log_norms`: on, the default); `minimal JAX` is a hand-written jitted step of "
         "the same model, loss and optimizer on the same batches, returning its loss (for the conv AE with `lax` "
-        "convolutions, as a hand-written script has them; timed separately, it is 10-20x slower); `aejax / "
-        "minimal` is the median of the per-round ratios; `fit loop` is fit's single-device loop (rows gathered "
+        "convolutions, as a hand-written script has them; timed apart, in one short round: it is several times slower); `aejax / "
+        "minimal` is the ratio of the fastest rounds (interference only slows a round down; timeit's rule), in "
+        "brackets the median of the per-round ratios (the JSON has every round); `fit loop` is fit's single-device loop (rows gathered "
         "inside the step from a device-resident dataset); `fused` is the same with `train.steps_per_dispatch=10`; "
-        f"`microbatch` is `train.microbatch_size={MICROBATCH}`; `PyTorch eager` is the same model and Adam in "
+        f"`fused / fit loop` as `aejax / minimal`; `microbatch` is `train.microbatch_size={MICROBATCH}`; `PyTorch eager` is the same model and Adam in "
         "PyTorch, same process; `best / PyTorch` is the fastest aejax column over it.",
         "",
         "| model | batch | steps/s (spread) | samples/s | compile s | GFLOP/step | GFLOP/s | fraction of peak "
@@ -557,9 +567,9 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {r['model']} | {r['batch_size']} | {r['steps_per_second']} ({r['spread']:.0%}) | "
             f"{r['samples_per_second']} | {r['compile_seconds']} | {r['gflop_per_step']} | {r['achieved_gflops']} | "
-            f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax']} | "
-            f"{r['steps_per_second_with_norms']} | {r['fit_loop_steps_per_second']} | "
-            f"{r['fused10_steps_per_second']} | {r['fused_vs_fit_loop']} | "
+            f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax']} "
+            f"({r['vs_minimal_jax_median']}) | {r['steps_per_second_with_norms']} | {r['fit_loop_steps_per_second']} | "
+            f"{r['fused10_steps_per_second']} | {r['fused_vs_fit_loop']} ({r['fused_vs_fit_loop_median']}) | "
             f"{r.get('microbatch_steps_per_second', 'n/a')} | {r.get('torch_eager_steps_per_second', 'n/a')} | "
             f"{r.get('best_vs_torch_eager', 'n/a')} |"
         )

@@ -123,9 +123,8 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)
 
 
-AUTO_FUSE_MIN_STEPS = (
-    500  # train.steps_per_dispatch=0 fuses runs at least this long (see auto_steps_per_dispatch)
-)
+# train.steps_per_dispatch=0 fuses runs at least this long (see auto_steps_per_dispatch)
+AUTO_FUSE_MIN_STEPS = 500
 
 
 def auto_steps_per_dispatch(log_every_steps: int, remaining_steps: int, fusable: bool) -> int:
