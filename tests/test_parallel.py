@@ -64,3 +64,10 @@ def test_single_device_checkpoint_resumes_sharded(tmp_path):
     config = _config("sharded")  # the backend may change between runs of one workdir
     resumed = aejax.fit(config, workdir=tmp_path)
     assert resumed.results["resumed_from"] is not None and resumed.step == resumed.total_steps
+
+
+def test_fit_refuses_to_run_as_one_of_several_processes(monkeypatch):
+    """Multi-process training runs the sharded step (tests/test_multiprocess.py); the fit loop says so."""
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    with pytest.raises(NotImplementedError, match="runs in a single process"):
+        aejax.fit(_config("single"))

@@ -240,6 +240,13 @@ def run_training(
         raise ValueError(
             "a regularizer of this objective needs labels (e.g. capsule_margin): the training split has none"
         )
+    if jax.process_count() > 1:
+        raise NotImplementedError(
+            f"this process is one of {jax.process_count()} (jax.distributed): the fit loop (one workdir, its "
+            "checkpoints, logs and evaluation) runs in a single process. Multi-process training runs the step "
+            "itself: make_train_step with Placement.create('sharded', batch_size), as in "
+            "tests/multiprocess_worker.py"
+        )
     n_train = x_train.shape[0]
     steps_per_epoch = train.steps_per_epoch(n_train)
     total_steps = train.epochs * steps_per_epoch
