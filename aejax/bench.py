@@ -133,7 +133,7 @@ def step_runner(
     return run, info
 
 
-def fit_loop_runner(name: str, batch_size: int, k: int = 1) -> Runner:
+def fit_loop_runner(name: str, batch_size: int, k: int = 1, microbatch_size: int = 0) -> Runner:
     """What `fit`'s single-device loop runs: every step (k = 1, `make_indexed_train_step`) or every k steps
     (`train.steps_per_dispatch = k`, `make_fused_train_steps`) gathers its rows of a device-resident dataset
     inside the step, from an index array sent from the host."""
@@ -142,10 +142,8 @@ def fit_loop_runner(name: str, batch_size: int, k: int = 1) -> Runner:
     steps_per_epoch = 20
     rows = steps_per_epoch * batch_size
     data = jax.device_put(rng.uniform(size=(rows, *input_shape)).astype(np.float32))
-    if k == 1:
-        step = make_indexed_train_step(model, objective, schedule, log_norms=False)
-    else:
-        step = make_fused_train_steps(model, objective, schedule, log_norms=False)
+    factory = make_indexed_train_step if k == 1 else make_fused_train_steps
+    step = factory(model, objective, schedule, log_norms=False, microbatch_size=microbatch_size)
     box = {"state": state, "position": steps_per_epoch, "epoch_rows": None}
 
     def run(n: int) -> int:
@@ -440,8 +438,9 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         runners["minimal"] = minimal_runner(name, batch_size)
     if conv and batch_size > MICROBATCH:
         runners["microbatch"] = step_runner(name, batch_size, log_norms=False, microbatch_size=MICROBATCH)[0]
+        runners["fused10_microbatch"] = fit_loop_runner(name, batch_size, k=10, microbatch_size=MICROBATCH)
     rates = interleaved_rates(
-        runners, {key: max(n, 10) if key == "fused10" else n for key in runners}, repeats
+        runners, {key: max(n, 10) if key.startswith("fused10") else n for key in runners}, repeats
     )
     torch_run = torch_runner(name, batch_size)
     if torch_run is not None:  # apart: PyTorch's worker threads keep spinning for a while after its steps
@@ -481,9 +480,10 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
     }
     if "microbatch" in rates:
         row["microbatch_steps_per_second"] = round(statistics.median(rates["microbatch"]), 2)
+        row["fused10_microbatch_steps_per_second"] = round(statistics.median(rates["fused10_microbatch"]), 2)
     if "torch" in rates:
         row["torch_eager_steps_per_second"] = round(statistics.median(rates["torch"]), 2)
-        aejax_modes = ("aejax", "fit_loop", "fused10", "microbatch")
+        aejax_modes = ("aejax", "fit_loop", "fused10", "microbatch", "fused10_microbatch")
         best = max(statistics.median(rates[key]) for key in aejax_modes if key in rates)
         row["best_vs_torch_eager"] = round(best / statistics.median(rates["torch"]), 3)
     return row
@@ -560,13 +560,13 @@ def markdown(report: dict) -> str:
         "minimal` is the ratio of the fastest rounds (interference only slows a round down; timeit's rule), in "
         "brackets the median of the per-round ratios (the JSON has every round); `fit loop` is fit's single-device loop (rows gathered "
         "inside the step from a device-resident dataset); `fused` is the same with `train.steps_per_dispatch=10`; "
-        f"`fused / fit loop` as `aejax / minimal`; `microbatch` is `train.microbatch_size={MICROBATCH}`; `PyTorch eager` is the same model and Adam in "
+        f"`fused / fit loop` as `aejax / minimal`; `microbatch` is `train.microbatch_size={MICROBATCH}` (fit's plain step), `fused + microbatch` both in fit's loop; `PyTorch eager` is the same model and Adam in "
         "PyTorch, same process; `best / PyTorch` is the fastest aejax column over it.",
         "",
         "| model | batch | steps/s (spread) | samples/s | compile s | GFLOP/step | GFLOP/s | fraction of peak "
         "| minimal JAX steps/s | aejax / minimal | log_norms steps/s | fit loop steps/s | fused steps/s "
-        "| fused / fit loop | microbatch steps/s | PyTorch eager steps/s | best / PyTorch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fused / fit loop | microbatch steps/s | fused + microbatch steps/s | PyTorch eager steps/s | best / PyTorch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         lines.append(
@@ -575,7 +575,8 @@ def markdown(report: dict) -> str:
             f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax']} "
             f"({r['vs_minimal_jax_median']}) | {r['steps_per_second_with_norms']} | {r['fit_loop_steps_per_second']} | "
             f"{r['fused10_steps_per_second']} | {r['fused_vs_fit_loop']} ({r['fused_vs_fit_loop_median']}) | "
-            f"{r.get('microbatch_steps_per_second', 'n/a')} | {r.get('torch_eager_steps_per_second', 'n/a')} | "
+            f"{r.get('microbatch_steps_per_second', 'n/a')} | {r.get('fused10_microbatch_steps_per_second', 'n/a')} | "
+            f"{r.get('torch_eager_steps_per_second', 'n/a')} | "
             f"{r.get('best_vs_torch_eager', 'n/a')} |"
         )
     if report.get("backend_results"):

@@ -40,6 +40,7 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
     for row in rows.values():  # the hand-written reference ran for every model
         assert row["minimal_jax_steps_per_second"] > 0 and row["vs_minimal_jax"] > 0
     assert rows["conv_28x28_32-64_16"]["microbatch_steps_per_second"] > 0  # batch 64 > the 32-row slices
+    assert rows["conv_28x28_32-64_16"]["fused10_microbatch_steps_per_second"] > 0
     assert "microbatch_steps_per_second" not in rows["mlp_784-256-64"]
     has_torch = (
         importlib.util.find_spec("torch") is not None
