@@ -9,6 +9,7 @@ import ast
 import difflib
 import importlib.util
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ OPTIONAL_FIELDS = {"loss.regularizers": {"warmup": str, "warmup_steps": int}}
 
 # `sweep.<path>` keys (lists of values) vary these config paths over a vmapped sweep's members.
 SWEEP_PREFIX = "sweep."
+SWEEP_WEIGHT = re.compile(r"^loss\.regularizers\.([^.]+)\.weight$")  # group 1: the regularizer label
 SWEEPABLE = ("seed", "train.learning_rate", "loss.regularizers.<label>.weight")
 
 # Keys a resumed run may change without invalidating its checkpoints.
@@ -165,12 +167,8 @@ def sweep_values(config: Mapping[str, Any]) -> dict[str, list]:
 
 def check_sweep_key(config: Mapping[str, Any], key: str, value: Any) -> None:
     """Raise ValueError unless `key` is sweepable in `config` and `value` a non-empty list of numbers."""
-    parts = key.split(".")
-    weight_of = (
-        parts[2]
-        if len(parts) == 4 and parts[:2] == ["loss", "regularizers"] and parts[3] == "weight"
-        else None
-    )
+    match = SWEEP_WEIGHT.match(key)
+    weight_of = match.group(1) if match else None
     if key not in ("seed", "train.learning_rate") and weight_of is None:
         raise ValueError(
             f"sweep key {key!r} cannot vary inside one compiled program; sweepable: {', '.join(SWEEPABLE)}"

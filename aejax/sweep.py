@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,7 +32,6 @@ from aejax.training import Checkpointer, TrainSpec, create_train_state, epoch_pe
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.steps import train_step
 
-_WEIGHT = re.compile(r"^loss\.regularizers\.([^.]+)\.weight$")
 SWEEP_RECORD = "sweep.json"  # the sweep's config (grid included), checked when a workdir is resumed
 
 
@@ -52,7 +50,7 @@ def sweep_members(config: ml_collections.ConfigDict, sweep: Mapping[str, Sequenc
         member = config.copy_and_resolve_references()
         member.sweep = ml_collections.ConfigDict()
         for key, value in zip(sweep, combination, strict=True):
-            match = _WEIGHT.match(key)
+            match = config_lib.SWEEP_WEIGHT.match(key)
             if match:
                 member.loss.regularizers[match.group(1)]["weight"] = float(value)
             elif key == "seed":

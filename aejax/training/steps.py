@@ -256,36 +256,30 @@ def make_fused_train_steps(
     log_norms: bool = True,
     donate: bool = True,
     microbatch_size: int = 0,
+    steps: int = 0,
 ) -> Callable:
     """`(state, x, y, idx_KxB) -> (state, metrics stacked over K)`: K train steps in one `lax.scan`, each on the
     rows idx[k] of the device-resident training data (and labels y, or None). Bit-identical to K calls of the
-    plain step on the same batches (tested), with one dispatch instead of K."""
+    plain step on the same batches (tested), with one dispatch instead of K.
+
+    `steps=1` gives the single step `(state, x, y, idx_B) -> (state, metrics)` on the rows idx_B, gathered
+    inside the step: one dispatch per step instead of a gather and a step (fit's single-device loop)."""
     bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size)
 
-    def fused(state: TrainState, x: jax.Array, y: jax.Array | None, idx_KxB: jax.Array):
-        return jax.lax.scan(lambda carry, idx_B: bound(carry, _rows(x, y, idx_B)), state, idx_KxB)
+    def fused(state: TrainState, x: jax.Array, y: jax.Array | None, idx: jax.Array):
+        if steps == 1:
+            return bound(state, _rows(x, y, idx))
+        return jax.lax.scan(lambda carry, idx_B: bound(carry, _rows(x, y, idx_B)), state, idx)
 
     return jax.jit(fused, donate_argnums=(0,) if donate else ())
 
 
 def make_indexed_train_step(
-    model: nn.Module,
-    objective: Objective,
-    schedule: optax.Schedule,
-    *,
-    log_norms: bool = True,
-    donate: bool = True,
-    microbatch_size: int = 0,
+    model: nn.Module, objective: Objective, schedule: optax.Schedule, **kwargs
 ) -> Callable:
-    """`(state, x, y, idx_B) -> (state, metrics)`: the plain train step on the rows idx_B of the device-resident
-    training data (and labels y, or None), gathered inside the step: one dispatch per step instead of a gather
-    and a step (fit's single-device loop). The same bits as the plain step on `x[idx_B]` (tested)."""
-    bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size)
-
-    def indexed(state: TrainState, x: jax.Array, y: jax.Array | None, idx_B: jax.Array):
-        return bound(state, _rows(x, y, idx_B))
-
-    return jax.jit(indexed, donate_argnums=(0,) if donate else ())
+    """The plain train step on rows gathered inside it: `make_fused_train_steps(..., steps=1)` (the same bits
+    as the plain step on `x[idx_B]`, tested)."""
+    return make_fused_train_steps(model, objective, schedule, steps=1, **kwargs)
 
 
 def _rows(x: jax.Array, y: jax.Array | None, idx_B: jax.Array) -> Batch:
