@@ -39,6 +39,7 @@ from aejax.trained import (
 )
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.adversarial import adversarial_evaluation
+from aejax.training.loop import SWEEP_RECORD
 from aejax.training.metrics_log import MetricsLog, write_atomic
 
 logger = logging.getLogger("aejax")
@@ -106,6 +107,11 @@ def get_dataset(config: ml_collections.ConfigDict, data: Dataset | None = None) 
 
 
 def _prepare_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
+    if (workdir / SWEEP_RECORD).exists():
+        raise ValueError(
+            f"{str(workdir)!r} holds a sweep ({SWEEP_RECORD}, its members in member_<i>/): resume it with "
+            "aejax.sweep(config) or `aejax train` and the same config.sweep, or give this run another workdir"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     saved = workdir / CONFIG_FILE
     if saved.is_file():

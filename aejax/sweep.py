@@ -29,10 +29,9 @@ from tqdm.auto import tqdm
 from aejax import config as config_lib
 from aejax.data import Dataset
 from aejax.training import Checkpointer, TrainSpec, create_train_state, epoch_permutation
+from aejax.training.loop import SWEEP_RECORD
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.steps import train_step
-
-SWEEP_RECORD = "sweep.json"  # the sweep's config (grid included), checked when a workdir is resumed
 
 
 def sweep_members(config: ml_collections.ConfigDict, sweep: Mapping[str, Sequence[Any]]) -> list:

@@ -30,6 +30,8 @@ def _cases(sizes, kernels, strides, channels, seed=0):
 @pytest.mark.parametrize("fn, reference", PAIRS, ids=["conv", "transpose"])
 def test_values_equal_lax(fn, reference):
     checked = 0
+    # compiled per case: one program each instead of dozens of op-by-op compilations
+    fn, reference = (jax.jit(f, static_argnums=(2, 3)) for f in (fn, reference))
     for x, kernel, strides, pad in _cases([(7, 6)], [1, 3, 4], [1, 2, 3], [(3, 4), (5, 2)]):
         expected = reference(x, kernel, strides, pad)
         if expected.size == 0:
@@ -55,7 +57,7 @@ def test_gradients_equal_lax(fn, reference):
             def total(x, k, f=f, strides=strides, pad=pad, cotangent=cotangent):
                 return jnp.sum(f(x, k, strides, pad) * cotangent)
 
-            grads.append(jax.grad(total, argnums=(0, 1))(x, kernel))
+            grads.append(jax.jit(jax.grad(total, argnums=(0, 1)))(x, kernel))
         for got, expected in zip(*grads, strict=True):
             np.testing.assert_allclose(
                 got, expected, rtol=1e-4, atol=1e-4, err_msg=f"{kernel.shape} {strides} {pad}"
@@ -69,8 +71,8 @@ def test_the_autoencoder_is_the_same_function_with_either_implementation():
     variables = reference.init(jax.random.PRNGKey(0), x)
     assert jax.tree.structure(fast.init(jax.random.PRNGKey(0), x)) == jax.tree.structure(variables)
     np.testing.assert_allclose(
-        fast.apply(variables, x).reconstruction,
-        reference.apply(variables, x).reconstruction,
+        jax.jit(fast.apply)(variables, x).reconstruction,
+        jax.jit(reference.apply)(variables, x).reconstruction,
         rtol=1e-4,
         atol=1e-5,
     )
@@ -88,7 +90,7 @@ def test_the_autoencoder_is_the_same_function_with_either_implementation():
     losses = {}
     for impl, model in (("matmul", fast), ("xla", reference)):
         state = create_train_state(model, optax.adam(1e-3), (12, 12), seed=0)
-        step = make_train_step(model, Objective("mse"), optax.constant_schedule(1e-3))
+        step = jax.jit(make_train_step(model, Objective("mse"), optax.constant_schedule(1e-3)))
         for _ in range(3):
             state, metrics = step(state, {"x": x})
         losses[impl] = float(metrics["loss"])

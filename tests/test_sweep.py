@@ -83,6 +83,8 @@ def test_config_sweep_key_trains_the_grid_from_the_command_line(tmp_path, capsys
     assert loaded.config.seed == 1 and loaded.config.train.learning_rate == 0.003
     assert not aejax.config.sweep_values(loaded.config)  # a member is a single run
     _leaves_equal(loaded.params, direct[3].params)
+    with pytest.raises(ValueError, match="holds a sweep"):  # a single run does not mix into a sweep's workdir
+        aejax.fit(config, workdir=tmp_path / "cli")
     config.sweep.seed = [0, 1]
     with pytest.raises(ValueError, match=r"config\.sweep is set"):
         aejax.fit(config)
