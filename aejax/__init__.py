@@ -1,5 +1,11 @@
 """aejax: a JAX/Flax functional research framework for autoencoders."""
 
+# first, before JAX starts threads: glibc keeps freed memory for XLA-CPU's next step (AEJAX_KEEP_FREED_MEMORY=0
+# turns it off; see aejax.host_memory)
+from aejax.host_memory import keep_freed_memory
+
+keep_freed_memory()
+
 from aejax import baselines, config, data, models, objectives, plots, tasks, training
 from aejax.api import fit, get_dataset, run_task
 from aejax.codec import Codec
@@ -18,6 +24,7 @@ __all__ = [
     "fit",
     "get_config",
     "get_dataset",
+    "keep_freed_memory",
     "load",
     "load_default",
     "models",
