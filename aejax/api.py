@@ -20,6 +20,7 @@ from aejax.data import Dataset, SourceSpec, load_dataset
 from aejax.greedy import check_greedy_config, greedy_pretrain
 from aejax.models.vq import codebook_statistics
 from aejax.plots_generative import draw_prior_scatter
+from aejax.sweep import SWEEP_RECORD
 from aejax.tasks.anomaly import run_anomaly
 from aejax.tasks.autorec import run_autorec
 from aejax.tasks.compression import run_compress
@@ -39,7 +40,6 @@ from aejax.trained import (
 )
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.adversarial import adversarial_evaluation
-from aejax.training.loop import SWEEP_RECORD
 from aejax.training.metrics_log import MetricsLog, write_atomic
 
 logger = logging.getLogger("aejax")

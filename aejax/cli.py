@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from aejax import config as config_lib
-from aejax.host_memory import keep_freed_memory
 
 logger = logging.getLogger("aejax")
 
@@ -267,7 +266,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("absl", "jax", "orbax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    keep_freed_memory()  # done at `import aejax` already unless turned off there (AEJAX_KEEP_FREED_MEMORY=0)
     try:
         if args.command == "train":
             results = train_command(args.config, args.workdir, overrides)

@@ -29,9 +29,11 @@ from tqdm.auto import tqdm
 from aejax import config as config_lib
 from aejax.data import Dataset
 from aejax.training import Checkpointer, TrainSpec, create_train_state, epoch_permutation
-from aejax.training.loop import SWEEP_RECORD
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.steps import train_step
+
+# a sweep's config (grid included) in its workdir: checked when the sweep resumes; a single run refuses the workdir
+SWEEP_RECORD = "sweep.json"
 
 
 def sweep_members(config: ml_collections.ConfigDict, sweep: Mapping[str, Sequence[Any]]) -> list:

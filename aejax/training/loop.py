@@ -38,9 +38,6 @@ from aejax.training.steps import (
 # Families whose step is not the plain `make_train_step`, keyed by the model's `family` class attribute; their
 # extra state is made by `state.FAMILY_EXTRAS` and lives in `TrainState.extras`.
 FAMILY_TRAIN_STEPS = {"aae": make_adversarial_train_step}
-SWEEP_RECORD = (
-    "sweep.json"  # a sweep's config (grid included) in its workdir; a single run refuses such a workdir
-)
 
 
 class NonFiniteLossError(FloatingPointError):
