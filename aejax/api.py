@@ -41,6 +41,7 @@ from aejax.trained import (
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.adversarial import adversarial_evaluation
 from aejax.training.metrics_log import MetricsLog, write_atomic
+from aejax.training.parallel import is_primary, single_process_only
 
 logger = logging.getLogger("aejax")
 
@@ -67,6 +68,7 @@ def run_task(
     """Run the application named by `config.task.name` (see TASKS); returns its report,
     which is also written to the workdir as `<task>.json` next to its pictures."""
     config_lib.validate(config)
+    single_process_only("aejax.run_task")
     if config.task.name == "none":
         raise ValueError(f"config.task.name is 'none'; set it to one of: {', '.join(TASKS)}")
     task = TASKS.get(config.task.name)
@@ -158,7 +160,8 @@ def fit(
     workdir = Path(workdir) if workdir is not None else None
     if workdir is not None:
         _prepare_workdir(workdir, config)
-        write_run_files(workdir, config, dataset.input_shape, dataset.display_shape, total_steps)
+        if is_primary():  # one of several jax.distributed processes: process 0 writes the run's files
+            write_run_files(workdir, config, dataset.input_shape, dataset.display_shape, total_steps)
     logger.info("data %s", dataset.summary())
 
     started = time.perf_counter()
@@ -192,7 +195,7 @@ def fit(
     trained.results = _results(config, dataset, trained, result, seconds)
     if pretrain_summary is not None:
         trained.results["pretrain"] = pretrain_summary
-    if workdir is not None:
+    if workdir is not None and is_primary():
         write_atomic(workdir / "results.json", json.dumps(trained.results, indent=2, sort_keys=True) + "\n")
         if config.eval.plots:
             draw_pictures(trained, dataset, MetricsLog(workdir / "metrics.jsonl").read())

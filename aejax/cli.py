@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train (or resume) an experiment; --config.a.b=value overrides keys")
     train.add_argument("--config", required=True, help="experiment file (experiments/*.py) or its name")
     train.add_argument("--workdir", required=True, help="directory for checkpoints, metrics and pictures")
+    group = train.add_argument_group(
+        "several processes (jax.distributed: one per host, all with the same flags but --process-id)"
+    )
+    group.add_argument("--coordinator-address", help="HOST:PORT of process 0's coordinator")
+    group.add_argument("--num-processes", type=int, help="how many processes train together")
+    group.add_argument("--process-id", type=int, help="this process's index, 0 to num-processes - 1")
     evaluate = sub.add_parser("eval", help="print test metrics of a trained workdir as JSON")
     evaluate.add_argument("--workdir", required=True)
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -63,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser("bench", help="measure train-step throughput; writes JSON and a markdown table")
     )
     return parser
+
+
+def join_processes(
+    coordinator_address: str | None, num_processes: int | None, process_id: int | None
+) -> bool:
+    """`aejax train`'s distributed flags: join the run when they are given (all three, or none)."""
+    given = [v is not None for v in (coordinator_address, num_processes, process_id)]
+    if not any(given):
+        return False
+    if not all(given):
+        raise ValueError(
+            "several processes need all of --coordinator-address HOST:PORT, --num-processes N and --process-id I"
+        )
+    from aejax.training.parallel import initialize_distributed
+
+    initialize_distributed(coordinator_address, num_processes, process_id)
+    return True
 
 
 def train_command(config_path: str, workdir: str, overrides: Sequence[str]) -> dict[str, Any]:
@@ -268,7 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "train":
+            joined = join_processes(args.coordinator_address, args.num_processes, args.process_id)
             results = train_command(args.config, args.workdir, overrides)
+            if joined and args.process_id != 0:  # process 0 prints the summary
+                return 0
             _print_train_summary(results)
             what = (
                 "member_<i>/ per member"

@@ -30,6 +30,7 @@ from aejax import config as config_lib
 from aejax.data import Dataset
 from aejax.training import Checkpointer, TrainSpec, create_train_state, epoch_permutation
 from aejax.training.metrics_log import MetricsLog, write_atomic
+from aejax.training.parallel import single_process_only
 from aejax.training.steps import train_step
 
 # a sweep's config (grid included) in its workdir: checked when the sweep resumes; a single run refuses the workdir
@@ -114,6 +115,7 @@ def sweep(
     from aejax.trained import Trained, model_from_config, objective_from_config, write_run_files
 
     config_lib.validate(config)
+    single_process_only("aejax.sweep")
     values = config_lib.sweep_values(config) if values is None else dict(values)
     members = sweep_members(config, values)
     base = members[0]

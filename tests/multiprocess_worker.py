@@ -1,12 +1,16 @@
-"""One process of the two-process test (tests/test_multiprocess.py): trains 5 sharded steps over the devices of
-both processes and, as process 0, writes the parameters and the last loss."""
+"""One process of the two-process tests (tests/test_multiprocess.py):
+
+multiprocess_worker.py step PROCESS_ID PORT OUT   5 sharded steps over the devices of both processes; process 0
+                                                  writes the parameters and the losses to OUT
+multiprocess_worker.py train ARGS...              `aejax train ARGS...` (ARGS hold the distributed flags)
+"""
 
 import sys
 
 from aejax.training.parallel import initialize_distributed
 
 
-def main(process_id: int, port: str, out: str) -> None:
+def step_case(process_id: int, port: str, out: str) -> None:
     initialize_distributed(f"127.0.0.1:{port}", 2, process_id, timeout_s=60)
     import jax
     import numpy as np
@@ -21,4 +25,13 @@ def main(process_id: int, port: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "step":
+        step_case(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        from aejax.cli import main
+
+        code = main(sys.argv[2:])
+        import jax
+
+        jax.distributed.shutdown()
+        raise SystemExit(code)

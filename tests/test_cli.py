@@ -37,6 +37,14 @@ def test_unknown_override_key_is_an_error_naming_the_closest(tmp_path, capsys):
     assert "did you mean 'train.epochs'" in capsys.readouterr().err
 
 
+def test_distributed_flags_come_together(tmp_path, capsys):
+    """Two processes: tests/test_multiprocess.py; here the flags alone, before anything is started."""
+    args = ["train", "--config", "ae_digits", "--workdir", str(tmp_path), "--num-processes", "2"]
+    assert cli.main(args) == 2
+    assert "need all of --coordinator-address HOST:PORT" in capsys.readouterr().err
+    assert not (tmp_path / "config.json").exists()
+
+
 def test_override_with_separate_value_and_missing_workdir(tmp_path, capsys):
     args = [
         "train",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,10 @@ import jax
 import numpy as np
 from parallel_case import run_case
 
+import aejax
+from aejax.config import apply_overrides, get_config
+from aejax.training import MetricsLog
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,12 +26,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_match_one(tmp_path):
-    port, out = str(_free_port()), tmp_path / "params.npz"
+def _run_pair(args_for) -> list[str]:
+    """Start tests/multiprocess_worker.py as processes 0 and 1 (one CPU device each) with `args_for(i)`; their
+    logs. Fails with both logs unless both exit 0; never leaves a process behind."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     workers = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "multiprocess_worker.py"), str(i), port, str(out)],
+            [sys.executable, str(ROOT / "tests" / "multiprocess_worker.py"), *args_for(i)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -42,9 +48,73 @@ def test_two_processes_match_one(tmp_path):
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
+                worker.wait()
     assert all(w.returncode == 0 for w in workers), "\n".join(log[-3000:] for log in logs)
+    return logs
+
+
+def test_two_processes_match_one(tmp_path):
+    port, out = str(_free_port()), tmp_path / "params.npz"
+    _run_pair(lambda i: ["step", str(i), port, str(out)])
     params, losses = run_case("single")
     saved = np.load(out)
     np.testing.assert_allclose(saved["losses"], losses, rtol=1e-5)
     for i, leaf in enumerate(jax.tree.leaves(params)):
         np.testing.assert_allclose(saved[f"arr_{i}"], np.asarray(leaf), rtol=1e-5, atol=1e-7)
+
+
+# a small, fast version of experiments/ae_digits.py (the embedded default data)
+SETTINGS = {
+    "model.hidden": "(64,)",
+    "train.early_stopping_patience": "0",
+    "train.log_every_steps": "10",
+    "train.progress": "False",
+    "eval.plots": "False",
+    "eval.jacobian_examples": "0",
+}
+
+
+def test_two_processes_fit_and_resume_like_one(tmp_path):
+    """`aejax train` as two processes sharing a workdir: one epoch, then resumed to two. Process 0 alone writes
+    the run's files, the checkpoints restore across processes, and parameters, logged losses and test metrics
+    match the same two runs in one process."""
+    workdir, reference = tmp_path / "two", tmp_path / "one"
+    for epochs in (1, 2):
+        settings = {**SETTINGS, "train.epochs": str(epochs)}
+        port = str(_free_port())
+        logs = _run_pair(
+            lambda i, s=settings, p=port: [
+                "train",
+                "train",
+                "--config",
+                "ae_digits",
+                "--workdir",
+                str(workdir),
+                *[f"--config.{k}={v}" for k, v in s.items()],
+                "--coordinator-address",
+                f"127.0.0.1:{p}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ]
+        )
+        assert "test MSE per feature" in logs[0] and "test MSE per feature" not in logs[1]  # process 0 prints
+        config = get_config("ae_digits")
+        apply_overrides(config, [f"{k}={v}" for k, v in settings.items()])
+        one = aejax.fit(config, workdir=reference)
+    two = aejax.load(workdir)
+    assert two.step == one.step == one.total_steps
+    for a, b in zip(jax.tree.leaves(two.params), jax.tree.leaves(one.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    records = {r["step"]: r for r in MetricsLog(workdir / "metrics.jsonl").read() if r["split"] == "train"}
+    expected = {r["step"]: r for r in MetricsLog(reference / "metrics.jsonl").read() if r["split"] == "train"}
+    assert len(MetricsLog(workdir / "metrics.jsonl").read()) == len(
+        MetricsLog(reference / "metrics.jsonl").read()
+    )
+    assert sorted(records) == sorted(expected)  # each record once: one writer
+    for step, record in records.items():
+        np.testing.assert_allclose(record["loss"], expected[step]["loss"], rtol=1e-5)
+    results = json.loads((workdir / "results.json").read_text())
+    assert results["resumed_from"] == one.results["resumed_from"] > 0
+    np.testing.assert_allclose(results["test"]["mse"], one.results["test"]["mse"], rtol=1e-4)

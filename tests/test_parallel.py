@@ -66,8 +66,21 @@ def test_single_device_checkpoint_resumes_sharded(tmp_path):
     assert resumed.results["resumed_from"] is not None and resumed.step == resumed.total_steps
 
 
-def test_fit_refuses_to_run_as_one_of_several_processes(monkeypatch):
-    """Multi-process training runs the sharded step (tests/test_multiprocess.py); the fit loop says so."""
+def test_one_of_several_processes_trains_sharded_and_names_what_runs_alone(monkeypatch, tmp_path):
+    """As one of several processes (tests/test_multiprocess.py runs two): fit takes 'auto' or 'sharded', and
+    says which entry points and backends run in a single process."""
     monkeypatch.setattr(jax, "process_count", lambda: 2)
-    with pytest.raises(NotImplementedError, match="runs in a single process"):
-        aejax.fit(_config("single"))
+    assert resolve_backend("auto", 32, jax.devices()[:2]) == "sharded"
+    for backend in ("single", "pmap"):
+        with pytest.raises(
+            ValueError, match=f"train.backend='{backend}' runs on this process's devices only"
+        ):
+            aejax.fit(_config(backend))
+    config = _config("auto")
+    config.sweep = {"seed": [0, 1]}
+    with pytest.raises(ValueError, match=r"aejax\.sweep runs in a single process"):
+        aejax.sweep(config)
+    config = _config("auto")
+    config.task.name = "reduce"
+    with pytest.raises(ValueError, match=r"aejax\.run_task runs in a single process"):
+        aejax.run_task(config, tmp_path)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import linen as nn
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from aejax.objectives.objective import Objective
@@ -26,7 +27,7 @@ from aejax.training.adversarial import make_adversarial_train_step
 from aejax.training.checkpoint import Checkpointer
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
-from aejax.training.parallel import Placement
+from aejax.training.parallel import Placement, is_primary, process_local
 from aejax.training.state import TrainState, create_train_state
 from aejax.training.steps import (
     make_eval_step,
@@ -240,13 +241,6 @@ def run_training(
         raise ValueError(
             "a regularizer of this objective needs labels (e.g. capsule_margin): the training split has none"
         )
-    if jax.process_count() > 1:
-        raise NotImplementedError(
-            f"this process is one of {jax.process_count()} (jax.distributed): the fit loop (one workdir, its "
-            "checkpoints, logs and evaluation) runs in a single process. Multi-process training runs the step "
-            "itself: make_train_step with Placement.create('sharded', batch_size), as in "
-            "tests/multiprocess_worker.py"
-        )
     n_train = x_train.shape[0]
     steps_per_epoch = train.steps_per_epoch(n_train)
     total_steps = train.epochs * steps_per_epoch
@@ -258,6 +252,10 @@ def run_training(
             params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
         )
     placement = Placement.create(train.backend, train.batch_size)
+    # One of several jax.distributed processes: each runs this loop on the same global batches (the order
+    # depends on the seed alone), the steps and checkpoint saves are collective, and process 0 alone writes
+    # the metrics log. Evaluation runs on each process's local copy of the replicated state.
+    multiprocess = jax.process_count() > 1
     train_fn = indexed_fn = None  # one of them: batch-taking steps, or the single-device indexed step
     family_step = FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""))
     if family_step is not None:
@@ -295,11 +293,12 @@ def run_training(
         raise ValueError("train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)")
 
     checkpointer = Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None
-    log = MetricsLog(workdir / "metrics.jsonl") if workdir else None
+    log = MetricsLog(workdir / "metrics.jsonl") if workdir and is_primary() else None
     resumed_from, stopped_early = None, False
     seconds_before, loop_started = 0.0, time.perf_counter()
     if checkpointer is not None and checkpointer.latest_step() is not None:
-        state, meta = checkpointer.restore(state)
+        # several processes restore straight into the replicated layout the steps use
+        state, meta = checkpointer.restore(placement.place_state(state) if multiprocess else state)
         resumed_from = int(state.step)
         stopper.load_meta(meta)
         seconds_before = float(meta.get("train_seconds", 0.0))
@@ -354,8 +353,11 @@ def run_training(
         )
         return epoch_end or save or count % train.log_every_steps == 0 or count == total_steps
 
-    x_device = jax.device_put(x_train)
-    y_device = jax.device_put(np.asarray(y_train)) if objective.needs_labels else None
+    # several processes: each global batch is gathered on the host and placed across all processes' devices
+    x_device = x_train if multiprocess else jax.device_put(x_train)
+    y_device = None
+    if objective.needs_labels:
+        y_device = np.asarray(y_train) if multiprocess else jax.device_put(np.asarray(y_train))
     take = jax.jit(lambda data, idx: data[idx])
     params_finite = jax.jit(
         lambda tree: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
@@ -394,9 +396,10 @@ def run_training(
             elif indexed_fn is not None:
                 state, metrics = indexed_fn(state, x_device, y_device, batch_rows[position])
             else:
-                batch = {"x": take(x_device, jnp.asarray(idx))}
+                rows = idx if multiprocess else jnp.asarray(idx)
+                batch = {"x": x_device[rows] if multiprocess else take(x_device, rows)}
                 if y_device is not None:
-                    batch["y"] = take(y_device, jnp.asarray(idx))
+                    batch["y"] = y_device[rows] if multiprocess else take(y_device, rows)
                 state, metrics = train_fn(state, placement.place_batch(batch))
             pending.append((step, metrics, span))
             step += span
@@ -436,10 +439,14 @@ def run_training(
             bar.update(len(fetched))
             bar.set_postfix(loss=f"{means['loss']:.4g}", epoch=(step - 1) // steps_per_epoch, refresh=False)
             if epoch_end and x_val is not None:
-                val = evaluate(eval_fn, placement.host_state(state), x_val, train.eval_batch_size)
+                val = evaluate(
+                    eval_fn, process_local(placement.host_state(state)), x_val, train.eval_batch_size
+                )
                 emit({"split": "val", "step": step, "epoch": epoch, **val})
                 # Variational models stop on the validation -ELBO, others on the reconstruction loss.
                 stopped_early = stopper.update(val.get("negative_elbo", val["reconstruction"]), epoch)
+                if multiprocess:  # every process stops at the same step: process 0 decides
+                    stopped_early = bool(multihost_utils.broadcast_one_to_all(np.asarray(stopped_early)))
             if save_due or stopped_early or step == total_steps:
                 save(placement.host_state(state), done=step == total_steps or stopped_early)
         state = placement.host_state(state)
@@ -450,7 +457,7 @@ def run_training(
         if checkpointer is not None:
             checkpointer.close()
     return TrainResult(
-        state=state,
+        state=process_local(state),
         total_steps=total_steps,
         steps_per_epoch=steps_per_epoch,
         resumed_from=resumed_from,

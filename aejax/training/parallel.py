@@ -9,6 +9,10 @@
   step's random draws (dropout, corruption) differ from the single-device ones.
 - `auto`: `sharded` when several accelerator devices are visible, else `single`. Several CPU "devices" are
   nearly always one host's cores split up (or faked for tests), where data parallelism adds only overhead.
+
+Several processes (`initialize_distributed`, one per host) run `sharded` over the devices of all of them: every
+process runs the same program on the same global batches, and `process_local` gives each a host-local copy of
+the replicated state for work that must not wait on the others (evaluation, pictures).
 """
 
 from __future__ import annotations
@@ -48,11 +52,49 @@ def initialize_distributed(
     )
 
 
+def is_primary() -> bool:
+    """Whether this process writes the files that exist once per run (logs, results, pictures): process 0."""
+    return jax.process_index() == 0
+
+
+def single_process_only(what: str) -> None:
+    """A named error for entry points that run in one process (their files and loops are not collective)."""
+    if jax.process_count() > 1:
+        raise ValueError(
+            f"{what} runs in a single process, but this is one of {jax.process_count()} (jax.distributed); "
+            "aejax.fit (and `aejax train` without config.sweep) trains across processes"
+        )
+
+
+def process_local(tree: Any) -> Any:
+    """`tree` with every array that spans several processes replaced by this process's copy (on a local
+    device). Only for replicated arrays (the train state): a sharded array has no full local copy."""
+
+    def local(a):
+        if not isinstance(a, jax.Array) or a.is_fully_addressable:
+            return a
+        if not a.is_fully_replicated:
+            raise ValueError(
+                f"an array of shape {a.shape} is sharded across processes; only replicated ones have a local copy"
+            )
+        return a.addressable_data(0)
+
+    return jax.tree.map(local, tree)
+
+
 def resolve_backend(name: str, batch_size: int, devices: list | None = None) -> str:
     """The concrete backend for `name` (see the module docstring); checks the batch splits evenly."""
     if name not in BACKENDS:
         raise ValueError(f"unknown train.backend {name!r}; valid: {', '.join(BACKENDS)}")
     devices = jax.devices() if devices is None else devices
+    if jax.process_count() > 1:
+        if name in ("single", "pmap"):
+            raise ValueError(
+                f"train.backend={name!r} runs on this process's devices only, but this is one of "
+                f"{jax.process_count()} processes (jax.distributed): use 'sharded' (or 'auto'), which spans the "
+                "devices of every process"
+            )
+        name = "sharded"
     if name == "auto":
         name = "sharded" if len(devices) > 1 and devices[0].platform != "cpu" else "single"
         if name == "sharded" and batch_size % len(devices):
