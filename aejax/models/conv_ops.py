@@ -195,22 +195,23 @@ def _transpose_pads(k: int, s: int, mode: str) -> tuple[int, int]:
     return pad_a, pad_len - pad_a
 
 
-def _phase_selection(n: int, k: int, s: int, pad: tuple[int, int]) -> tuple[np.ndarray, int, int, int]:
-    """For one spatial axis of a transposed convolution: the 0/1 tensor sel[u, p, t] placing tap t of output
-    phase p at input offset dmin + u, with dmin, the number of output rows per phase and the output length."""
+def _phase_taps(n: int, k: int, s: int, pad: tuple[int, int]) -> tuple[list[list[int | None]], int, int, int]:
+    """For one spatial axis of a transposed convolution: taps[u][p], the kernel tap that output phase p takes
+    from input offset dmin + u (None where it takes none), with dmin, the output rows per phase and the output
+    length."""
     pad_a, pad_b = pad
     length = (n - 1) * s + 1 + pad_a + pad_b - k + 1
-    taps = [(p, t, (p + t - pad_a) // s) for p in range(s) for t in range(k) if (p + t - pad_a) % s == 0]
-    if length < 1 or not taps:
+    found = [(p, t, (p + t - pad_a) // s) for p in range(s) for t in range(k) if (p + t - pad_a) % s == 0]
+    if length < 1 or not found:
         raise ValueError(
             f"transposed convolution of length {n} by kernel {k}, stride {s}, padding {pad} is empty"
         )
-    dmin = min(d for _, _, d in taps)
-    span = max(d for _, _, d in taps) - dmin + 1
-    sel = np.zeros((span, s, k), np.float32)
-    for p, t, d in taps:
-        sel[d - dmin, p, t] = 1.0
-    return sel, dmin, -(-length // s), length
+    dmin = min(d for _, _, d in found)
+    span = max(d for _, _, d in found) - dmin + 1
+    taps: list[list[int | None]] = [[None] * s for _ in range(span)]
+    for p, t, d in found:
+        taps[d - dmin][p] = t
+    return taps, dmin, -(-length // s), length
 
 
 def conv_transpose2d(x: jax.Array, kernel: jax.Array, strides=(1, 1), padding: Padding = "SAME") -> jax.Array:
@@ -221,14 +222,22 @@ def conv_transpose2d(x: jax.Array, kernel: jax.Array, strides=(1, 1), padding: P
     sh, sw = (int(s) for s in strides)
     k, s = (kh, kw), (sh, sw)
     pads = _pairs(padding, lambda i, mode: _transpose_pads(k[i], s[i], mode))
-    (sel_h, dmin_h, rows_h, len_h), (sel_w, dmin_w, rows_w, len_w) = (
-        _phase_selection(x.shape[1 + i], k[i], s[i], pads[i]) for i in range(2)
+    (taps_h, dmin_h, rows_h, len_h), (taps_w, dmin_w, rows_w, len_w) = (
+        _phase_taps(x.shape[1 + i], k[i], s[i], pads[i]) for i in range(2)
     )
-    # phase kernel (span_h, span_w, C, sh, sw, O): tap t of phase p sits at offset u
-    phase_kernel = jnp.einsum(
-        "upt,vqr,trco->uvcpqo", sel_h.astype(kernel.dtype), sel_w.astype(kernel.dtype), kernel
-    )
-    span_h, span_w = sel_h.shape[0], sel_w.shape[0]
+    span_h, span_w = len(taps_h), len(taps_w)
+    # phase kernel (span_h, span_w, C, sh, sw, O): block (u, v, p, q) is kernel tap (taps_h[u][p], taps_w[v][q])
+    # or zeros. Stacked from static slices, its gradient is slices and adds (inside a microbatch scan it is
+    # taken once per microbatch; an einsum with 0/1 selection tensors there cost tiny, slow matmuls)
+    zeros = jnp.zeros((c, o), kernel.dtype)
+    blocks = [
+        zeros if taps_h[u][p] is None or taps_w[v][q] is None else kernel[taps_h[u][p], taps_w[v][q]]
+        for u in range(span_h)
+        for v in range(span_w)
+        for p in range(sh)
+        for q in range(sw)
+    ]
+    phase_kernel = jnp.stack(blocks).reshape(span_h, span_w, sh, sw, c, o).transpose(0, 1, 4, 2, 3, 5)
     # input rows m + dmin + u for m < rows and u < span: pad (or crop) x to cover exactly that range
     pad_h = (-dmin_h, rows_h - 1 + dmin_h + span_h - 1 - (x.shape[1] - 1))
     pad_w = (-dmin_w, rows_w - 1 + dmin_w + span_w - 1 - (x.shape[2] - 1))
