@@ -50,6 +50,7 @@ LAYER_WIDTHS = {  # the plain MLPs, encoder and decoder widths
     "mlp_784-256-64": (784, 256, 64, 256, 784),
 }
 MICROBATCH = 32  # the train.microbatch_size column (conv models)
+TORCH_SETTLE_SECONDS = 0.2  # pause before each timed run when PyTorch shares the rounds (conv rows)
 MARKERS = ("<!-- step-throughput:begin -->", "<!-- step-throughput:end -->")
 
 
@@ -167,11 +168,12 @@ def fit_loop_runner(name: str, batch_size: int, k: int = 1, microbatch_size: int
 
 
 def interleaved_rates(
-    runners: dict[str, Runner], steps: dict[str, int], repeats: int
+    runners: dict[str, Runner], steps: dict[str, int], repeats: int, settle: float = 0.0
 ) -> dict[str, list[float]]:
     """steps/s of every runner over `repeats` rounds after one warm-up call each; each round runs every runner
     once, so slow drifts of the machine's speed (other load, clocks) hit all of them alike, and the order
-    rotates from round to round, so no runner always follows the same one."""
+    rotates from round to round, so no runner always follows the same one. `settle` seconds of sleep before
+    every timed run let worker threads that spin after their work (PyTorch's OpenMP pool) go idle first."""
     for run in runners.values():
         run(1)
     rates: dict[str, list[float]] = {key: [] for key in runners}
@@ -180,6 +182,8 @@ def interleaved_rates(
         shift = round_index % len(keys)
         for key in keys[shift:] + keys[:shift]:
             run = runners[key]
+            if settle:
+                time.sleep(settle)
             t = time.perf_counter()
             done = run(steps[key])
             rates[key].append(done / (time.perf_counter() - t))
@@ -439,10 +443,19 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
     if conv and batch_size > MICROBATCH:
         runners["microbatch"] = step_runner(name, batch_size, log_norms=False, microbatch_size=MICROBATCH)[0]
         runners["fused10_microbatch"] = fit_loop_runner(name, batch_size, k=10, microbatch_size=MICROBATCH)
+    torch_run = torch_runner(name, batch_size) if conv else None
+    if torch_run is not None:
+        # the conv rows compare against PyTorch: in the same rounds, so that the machine's drift over a run
+        # (+-20% here) hits both alike; a pause before every timed run lets PyTorch's OpenMP threads, which
+        # spin for a while after its steps, go idle before the next runner starts
+        runners["torch"] = torch_run
     rates = interleaved_rates(
-        runners, {key: max(n, 10) if key.startswith("fused10") else n for key in runners}, repeats
+        runners,
+        {key: max(n, 10) if key.startswith("fused10") else n for key in runners},
+        repeats,
+        settle=TORCH_SETTLE_SECONDS if torch_run is not None else 0.0,
     )
-    torch_run = torch_runner(name, batch_size)
+    torch_run = torch_runner(name, batch_size) if not conv else None
     if torch_run is not None:  # apart: PyTorch's worker threads keep spinning for a while after its steps
         rates["torch"] = interleaved_rates({"torch": torch_run}, {"torch": n}, repeats)["torch"]
     if conv:  # the hand-written step runs lax convolutions, 10-20x slower on CPU: a short single repeat
@@ -486,6 +499,12 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         aejax_modes = ("aejax", "fit_loop", "fused10", "microbatch", "fused10_microbatch")
         best = max(statistics.median(rates[key]) for key in aejax_modes if key in rates)
         row["best_vs_torch_eager"] = round(best / statistics.median(rates["torch"]), 3)
+        if conv:  # same rounds: the fastest mode's (by median) per-round ratio to PyTorch, median over rounds
+            fastest = max(
+                (key for key in aejax_modes if key in rates), key=lambda k: statistics.median(rates[k])
+            )
+            row["best_vs_torch_eager_paired"] = round(_paired_ratio(rates[fastest], rates["torch"]), 3)
+            row["fastest_mode"] = fastest
     return row
 
 
@@ -553,7 +572,8 @@ def markdown(report: dict) -> str:
         + (f", PyTorch {torch_version}" if torch_version else ", PyTorch not installed")
         + f"); measured float32 matmul peak {report['matmul_peak_gflops_f32']} GFLOP/s; memory {report['memory']}.",
         "The JAX columns of a row are timed in the same interleaved rounds (each round runs each variant once, "
-        "in a rotating order), medians over the rounds; PyTorch runs in its own rounds after them. `aejax` is `make_train_step` (fit's step) with `train.log_norms=False` on "
+        "in a rotating order), medians over the rounds; PyTorch runs in the same rounds for the conv rows (with a "
+        f"{TORCH_SETTLE_SECONDS} s pause before every timed run, for its spinning OpenMP threads to go idle) and in its own rounds after them for the others. `aejax` is `make_train_step` (fit's step) with `train.log_norms=False` on "
         "pre-made device batches (`log_norms`: on, the default); `minimal JAX` is a hand-written jitted step of "
         "the same model, loss and optimizer on the same batches, returning its loss (for the conv AE with `lax` "
         "convolutions, as a hand-written script has them; timed apart, in one short round: it is several times slower); `aejax / "
@@ -561,7 +581,8 @@ def markdown(report: dict) -> str:
         "brackets the median of the per-round ratios (the JSON has every round); `fit loop` is fit's single-device loop (rows gathered "
         "inside the step from a device-resident dataset); `fused` is the same with `train.steps_per_dispatch=10`; "
         f"`fused / fit loop` as `aejax / minimal`; `microbatch` is `train.microbatch_size={MICROBATCH}` (fit's plain step), `fused + microbatch` both in fit's loop; `PyTorch eager` is the same model and Adam in "
-        "PyTorch, same process; `best / PyTorch` is the fastest aejax column over it.",
+        "PyTorch, same process; `best / PyTorch` is the fastest aejax column over it, in brackets (conv rows) the "
+        "median over rounds of that column's rate over PyTorch's in the same round.",
         "",
         "| model | batch | steps/s (spread) | samples/s | compile s | GFLOP/step | GFLOP/s | fraction of peak "
         "| minimal JAX steps/s | aejax / minimal | log_norms steps/s | fit loop steps/s | fused steps/s "
@@ -577,7 +598,9 @@ def markdown(report: dict) -> str:
             f"{r['fused10_steps_per_second']} | {r['fused_vs_fit_loop']} ({r['fused_vs_fit_loop_median']}) | "
             f"{r.get('microbatch_steps_per_second', 'n/a')} | {r.get('fused10_microbatch_steps_per_second', 'n/a')} | "
             f"{r.get('torch_eager_steps_per_second', 'n/a')} | "
-            f"{r.get('best_vs_torch_eager', 'n/a')} |"
+            f"{r.get('best_vs_torch_eager', 'n/a')}"
+            + (f" ({r['best_vs_torch_eager_paired']})" if "best_vs_torch_eager_paired" in r else "")
+            + " |"
         )
     if report.get("backend_results"):
         lines += [

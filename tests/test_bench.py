@@ -47,6 +47,13 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
         importlib.util.find_spec("torch") is not None
     )  # an optional extra: columns only where installed
     assert all(("torch_eager_steps_per_second" in row) == has_torch for row in rows.values())
+    conv = rows["conv_28x28_32-64_16"]  # PyTorch shares the conv row's rounds: a paired ratio too
+    assert ("best_vs_torch_eager_paired" in conv) == has_torch
+    if has_torch:
+        assert len(conv["rounds_steps_per_second"]["torch"]) == len(conv["rounds_steps_per_second"]["aejax"])
+        assert (
+            conv["fastest_mode"] in conv["rounds_steps_per_second"] and conv["best_vs_torch_eager_paired"] > 0
+        )
     sharded = {r["model"]: r for r in report["backend_results"]}
     assert set(sharded) == set(rows)
     for row in sharded.values():
