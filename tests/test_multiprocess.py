@@ -75,12 +75,16 @@ SETTINGS = {
 
 
 def test_two_processes_fit_and_resume_like_one(tmp_path):
-    """`aejax train` as two processes sharing a workdir: one epoch, then resumed to two. Process 0 alone writes
-    the run's files, the checkpoints restore across processes, and parameters, logged losses and test metrics
-    match the same two runs in one process."""
+    """`aejax train` as two processes sharing a workdir: one epoch, then resumed for up to four with early
+    stopping set to stop after the second (no later epoch improves by 1e9; process 0's decision is broadcast).
+    Process 0 alone writes the run's files, the checkpoints restore across processes, and parameters, logged
+    losses and test metrics match the same two runs in one process."""
     workdir, reference = tmp_path / "two", tmp_path / "one"
-    for epochs in (1, 2):
-        settings = {**SETTINGS, "train.epochs": str(epochs)}
+    stopping = {"train.early_stopping_patience": "1", "train.early_stopping_min_delta": "1e9"}
+    for settings in (
+        {**SETTINGS, "train.epochs": "1"},
+        {**SETTINGS, "train.epochs": "4", **stopping},
+    ):
         port = str(_free_port())
         logs = _run_pair(
             lambda i, s=settings, p=port: [
@@ -104,7 +108,7 @@ def test_two_processes_fit_and_resume_like_one(tmp_path):
         apply_overrides(config, [f"{k}={v}" for k, v in settings.items()])
         one = aejax.fit(config, workdir=reference)
     two = aejax.load(workdir)
-    assert two.step == one.step == one.total_steps
+    assert one.results["stopped_early"] and two.step == one.step == 2 * one.results["steps_per_epoch"]
     for a, b in zip(jax.tree.leaves(two.params), jax.tree.leaves(one.params), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     records = {r["step"]: r for r in MetricsLog(workdir / "metrics.jsonl").read() if r["split"] == "train"}
@@ -116,5 +120,5 @@ def test_two_processes_fit_and_resume_like_one(tmp_path):
     for step, record in records.items():
         np.testing.assert_allclose(record["loss"], expected[step]["loss"], rtol=1e-5)
     results = json.loads((workdir / "results.json").read_text())
-    assert results["resumed_from"] == one.results["resumed_from"] > 0
+    assert results["stopped_early"] and results["resumed_from"] == one.results["resumed_from"] > 0
     np.testing.assert_allclose(results["test"]["mse"], one.results["test"]["mse"], rtol=1e-4)
