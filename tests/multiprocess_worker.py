@@ -2,9 +2,14 @@
 
 multiprocess_worker.py step PROCESS_ID PORT OUT   5 sharded steps over the devices of both processes; process 0
                                                   writes the parameters and the losses to OUT
-multiprocess_worker.py train ARGS...              `aejax train ARGS...` (ARGS hold the distributed flags)
+multiprocess_worker.py train ARGS...              `aejax train ARGS...` (ARGS hold the distributed flags);
+                                                  with AEJAX_TEST_SKEW_VALIDATION=1, process 1 sees its own
+                                                  validation values fall by 1e10 per evaluation, so only
+                                                  tracking process 0's values stops both alike; with
+                                                  AEJAX_TEST_SKEW_DATA=1, process 1's training split differs
 """
 
+import os
 import sys
 
 from aejax.training.parallel import initialize_distributed
@@ -30,7 +35,30 @@ if __name__ == "__main__":
     else:
         from aejax.cli import main
 
-        code = main(sys.argv[2:])
+        args = sys.argv[2:]
+        if os.environ.get("AEJAX_TEST_SKEW_VALIDATION") and args[args.index("--process-id") + 1] == "1":
+            from aejax.training import loop
+
+            evaluate, calls = loop.evaluate, []
+
+            def skewed(*a, **k):
+                calls.append(1)
+                return {key: value - 1e10 * len(calls) for key, value in evaluate(*a, **k).items()}
+
+            loop.evaluate = skewed
+        if os.environ.get("AEJAX_TEST_SKEW_DATA") and args[args.index("--process-id") + 1] == "1":
+            import dataclasses
+
+            from aejax import api
+
+            get_dataset = api.get_dataset
+
+            def skewed_data(*a, **k):
+                data = get_dataset(*a, **k)
+                return dataclasses.replace(data, x_train=data.x_train[::-1].copy())
+
+            api.get_dataset = skewed_data
+        code = main(args)
         import jax
 
         jax.distributed.shutdown()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,20 @@ def _mean_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(np.mean([float(r[k]) for r in records])) for k in keys}
 
 
+def _check_same_data_everywhere(x_train, y_train, x_val, seed: int) -> None:
+    """Several processes feed one global batch built from their own copies of the data: those copies (and the
+    seed, which orders the batches) must agree, or training would silently mix different data."""
+    digests = [
+        zlib.crc32(np.ascontiguousarray(a).tobytes()) if a is not None else 0
+        for a in (x_train, y_train, x_val)
+    ]
+    multihost_utils.assert_equal(
+        np.asarray([*digests, seed & 0xFFFFFFFF], np.uint32),
+        "the processes of this run hold different training data, labels, validation data or seeds: every "
+        "process must load the same data (same source, path and split settings) and the same config",
+    )
+
+
 def run_training(
     *,
     model: nn.Module,
@@ -256,6 +271,8 @@ def run_training(
     # depends on the seed alone), the steps and checkpoint saves are collective, and process 0 alone writes
     # the metrics log. Evaluation runs on each process's local copy of the replicated state.
     multiprocess = jax.process_count() > 1
+    if multiprocess:
+        _check_same_data_everywhere(x_train, y_train, x_val, seed)
     train_fn = indexed_fn = None  # one of them: batch-taking steps, or the single-device indexed step
     family_step = FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""))
     if family_step is not None:
@@ -366,7 +383,7 @@ def run_training(
     bar = tqdm(
         total=total_steps,
         initial=min(start, total_steps),
-        disable=not train.progress,
+        disable=not train.progress or not is_primary(),
         desc="train",
         unit="step",
         dynamic_ncols=True,
@@ -444,9 +461,10 @@ def run_training(
                 )
                 emit({"split": "val", "step": step, "epoch": epoch, **val})
                 # Variational models stop on the validation -ELBO, others on the reconstruction loss.
-                stopped_early = stopper.update(val.get("negative_elbo", val["reconstruction"]), epoch)
-                if multiprocess:  # every process stops at the same step: process 0 decides
-                    stopped_early = bool(multihost_utils.broadcast_one_to_all(np.asarray(stopped_early)))
+                monitored = val.get("negative_elbo", val["reconstruction"])
+                if multiprocess:  # every process tracks process 0's value, so all stop at the same step
+                    monitored = float(multihost_utils.broadcast_one_to_all(np.asarray(monitored, np.float32)))
+                stopped_early = stopper.update(monitored, epoch)
             if save_due or stopped_early or step == total_steps:
                 save(placement.host_state(state), done=step == total_steps or stopped_early)
         state = placement.host_state(state)

@@ -94,6 +94,12 @@ def resolve_backend(name: str, batch_size: int, devices: list | None = None) -> 
                 f"{jax.process_count()} processes (jax.distributed): use 'sharded' (or 'auto'), which spans the "
                 "devices of every process"
             )
+        if batch_size % len(devices):
+            raise ValueError(
+                f"this is one of {jax.process_count()} processes (jax.distributed), so train.backend={name!r} "
+                f"splits each batch over the {len(devices)} devices of all of them: train.batch_size "
+                f"({batch_size}) must be a multiple of {len(devices)}"
+            )
         name = "sharded"
     if name == "auto":
         name = "sharded" if len(devices) > 1 and devices[0].platform != "cpu" else "single"
