@@ -7,14 +7,11 @@ import json
 import logging
 import math
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
-import jax
 import ml_collections
 import numpy as np
-from jax.experimental import multihost_utils
 
 from aejax import config as config_lib
 from aejax import plots
@@ -44,7 +41,7 @@ from aejax.trained import (
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.adversarial import adversarial_evaluation
 from aejax.training.metrics_log import MetricsLog, write_atomic
-from aejax.training.parallel import is_primary, single_process_only
+from aejax.training.parallel import check_processes_agree, is_primary, single_process_only
 
 logger = logging.getLogger("aejax")
 
@@ -129,18 +126,6 @@ def _prepare_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
             )
 
 
-def _check_same_config_everywhere(config: ml_collections.ConfigDict) -> None:
-    """As one of several jax.distributed processes, all must run the same config (each builds the same global
-    batches and checks the same workdir); a named error on every process otherwise, before anything is written."""
-    if jax.process_count() > 1:
-        digest = zlib.crc32(config_lib.to_json(config).encode())
-        multihost_utils.assert_equal(
-            np.asarray([digest], np.uint32),
-            "the processes of this run were given different configs: start every process with the same config "
-            "file and --config.* overrides",
-        )
-
-
 def fit(
     config: ml_collections.ConfigDict, data: Dataset | None = None, workdir: str | Path | None = None
 ) -> Trained:
@@ -149,7 +134,11 @@ def fit(
     Returns a Trained handle whose `results` hold test metrics and the PCA baseline at the same code size.
     """
     config_lib.validate(config)
-    _check_same_config_everywhere(config)
+    check_processes_agree(  # several jax.distributed processes each build the same global batches
+        "the processes of this run were given different configs: start every process with the same config "
+        "file and --config.* overrides",
+        config_lib.to_json(config),
+    )
     swept = config_lib.sweep_values(config)
     if swept:
         raise ValueError(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from aejax.training.adversarial import make_adversarial_train_step
 from aejax.training.checkpoint import Checkpointer
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
-from aejax.training.parallel import Placement, is_primary, process_local
+from aejax.training.parallel import Placement, check_processes_agree, is_primary, process_local
 from aejax.training.state import TrainState, create_train_state
 from aejax.training.steps import (
     make_eval_step,
@@ -219,20 +218,6 @@ def _mean_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(np.mean([float(r[k]) for r in records])) for k in keys}
 
 
-def _check_same_data_everywhere(x_train, y_train, x_val, seed: int) -> None:
-    """Several processes feed one global batch built from their own copies of the data: those copies (and the
-    seed, which orders the batches) must agree, or training would silently mix different data."""
-    digests = [
-        zlib.crc32(np.ascontiguousarray(a).tobytes()) if a is not None else 0
-        for a in (x_train, y_train, x_val)
-    ]
-    multihost_utils.assert_equal(
-        np.asarray([*digests, seed & 0xFFFFFFFF], np.uint32),
-        "the processes of this run hold different training data, labels, validation data or seeds: every "
-        "process must load the same data (same source, path and split settings) and the same config",
-    )
-
-
 def run_training(
     *,
     model: nn.Module,
@@ -271,8 +256,12 @@ def run_training(
     # depends on the seed alone), the steps and checkpoint saves are collective, and process 0 alone writes
     # the metrics log. Evaluation runs on each process's local copy of the replicated state.
     multiprocess = jax.process_count() > 1
-    if multiprocess:
-        _check_same_data_everywhere(x_train, y_train, x_val, seed)
+    check_processes_agree(  # the global batches come from each process's own copy of the data
+        "the processes of this run hold different training data, labels, validation data or seeds: every "
+        "process must load the same data (same source, path and split settings) and the same config",
+        *(b"" if a is None else a for a in (x_train, y_train, x_val)),
+        seed,
+    )
     train_fn = indexed_fn = None  # one of them: batch-taking steps, or the single-device indexed step
     family_step = FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""))
     if family_step is not None:
@@ -376,6 +365,10 @@ def run_training(
     if objective.needs_labels:
         y_device = np.asarray(y_train) if multiprocess else jax.device_put(np.asarray(y_train))
     take = jax.jit(lambda data, idx: data[idx])
+
+    def gather(data, rows: np.ndarray):
+        return data[rows] if multiprocess else take(data, jnp.asarray(rows))
+
     params_finite = jax.jit(
         lambda tree: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
     )
@@ -413,10 +406,9 @@ def run_training(
             elif indexed_fn is not None:
                 state, metrics = indexed_fn(state, x_device, y_device, batch_rows[position])
             else:
-                rows = idx if multiprocess else jnp.asarray(idx)
-                batch = {"x": x_device[rows] if multiprocess else take(x_device, rows)}
+                batch = {"x": gather(x_device, idx)}
                 if y_device is not None:
-                    batch["y"] = y_device[rows] if multiprocess else take(y_device, rows)
+                    batch["y"] = gather(y_device, idx)
                 state, metrics = train_fn(state, placement.place_batch(batch))
             pending.append((step, metrics, span))
             step += span

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import jax_utils
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -64,6 +66,22 @@ def single_process_only(what: str) -> None:
             f"{what} runs in a single process, but this is one of {jax.process_count()} (jax.distributed); "
             "aejax.fit (and `aejax train` without config.sweep) trains across processes"
         )
+
+
+def check_processes_agree(message: str, *values) -> None:
+    """As one of several processes: raise `message` on every process unless all passed equal `values` (arrays,
+    bytes, strings or ints, compared by checksum); nothing with one process."""
+    if jax.process_count() == 1:
+        return
+
+    def digest(value) -> int:
+        if isinstance(value, int):
+            return value & 0xFFFFFFFF
+        if isinstance(value, str):
+            value = value.encode()
+        return zlib.crc32(value if isinstance(value, bytes) else np.ascontiguousarray(value).tobytes())
+
+    multihost_utils.assert_equal(np.asarray([digest(v) for v in values], np.uint32), message)
 
 
 def process_local(tree: Any) -> Any:
