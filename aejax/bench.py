@@ -116,7 +116,7 @@ def step_runner(
     batches = [placement.place_batch({"x": x}) for x in _device_batches(input_shape, batch_size)]
     box = {"state": placement.place_state(state), "metrics": None}
     t = time.perf_counter()
-    compiled = jax.jit(step).lower(box["state"], batches[0]).compile() if backend != "pmap" else None
+    compiled = step.lower(box["state"], batches[0]).compile() if backend != "pmap" else None
     info = {
         "compile_seconds": time.perf_counter() - t,
         "flops": None if compiled is None else _flops(compiled),
@@ -171,16 +171,18 @@ def interleaved_rates(
     runners: dict[str, Runner], steps: dict[str, int], repeats: int, settle: float = 0.0
 ) -> dict[str, list[float]]:
     """steps/s of every runner over `repeats` rounds after one warm-up call each; each round runs every runner
-    once, so slow drifts of the machine's speed (other load, clocks) hit all of them alike, and the order
-    rotates from round to round, so no runner always follows the same one. `settle` seconds of sleep before
-    every timed run let worker threads that spin after their work (PyTorch's OpenMP pool) go idle first."""
+    once, so slow drifts of the machine's speed (other load, clocks) hit all of them alike, in an order
+    shuffled afresh every round (seeded: the same sequence every run), so no runner always follows the same
+    one. `settle` seconds of sleep before every timed run let worker threads that spin after their work
+    (PyTorch's OpenMP pool) go idle first."""
     for run in runners.values():
         run(1)
     rates: dict[str, list[float]] = {key: [] for key in runners}
+    order = np.random.default_rng(0)
     keys = list(runners)
-    for round_index in range(repeats):
-        shift = round_index % len(keys)
-        for key in keys[shift:] + keys[:shift]:
+    for _ in range(repeats):
+        for index in order.permutation(len(keys)):
+            key = keys[index]
             run = runners[key]
             if settle:
                 time.sleep(settle)
@@ -438,8 +440,9 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         "fit_loop": fit_loop_runner(name, batch_size),
         "fused10": fit_loop_runner(name, batch_size, k=10),
     }
-    if not conv:
+    if not conv:  # and a second, independent instance of it: the A/A control of the ratios' noise
         runners["minimal"] = minimal_runner(name, batch_size)
+        runners["minimal_control"] = minimal_runner(name, batch_size)
     if conv and batch_size > MICROBATCH:
         runners["microbatch"] = step_runner(name, batch_size, log_norms=False, microbatch_size=MICROBATCH)[0]
         runners["fused10_microbatch"] = fit_loop_runner(name, batch_size, k=10, microbatch_size=MICROBATCH)
@@ -489,8 +492,14 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         "fused10_steps_per_second": round(statistics.median(rates["fused10"]), 2),
         "fused_vs_fit_loop": round(_best_ratio(rates["fused10"], rates["fit_loop"]), 3),
         "fused_vs_fit_loop_median": round(_paired_ratio(rates["fused10"], rates["fit_loop"]), 3),
+        "rounds": len(rates["aejax"]),
         "rounds_steps_per_second": {key: [round(r, 2) for r in value] for key, value in rates.items()},
     }
+    if "minimal_control" in rates:  # identical code: how far from 1 these ratios land by chance
+        row["minimal_control_ratio"] = round(_best_ratio(rates["minimal_control"], rates["minimal"]), 3)
+        row["minimal_control_ratio_median"] = round(
+            _paired_ratio(rates["minimal_control"], rates["minimal"]), 3
+        )
     if "microbatch" in rates:
         row["microbatch_steps_per_second"] = round(statistics.median(rates["microbatch"]), 2)
         row["fused10_microbatch_steps_per_second"] = round(statistics.median(rates["fused10_microbatch"]), 2)
@@ -572,30 +581,42 @@ def markdown(report: dict) -> str:
         + (f", PyTorch {torch_version}" if torch_version else ", PyTorch not installed")
         + f"); measured float32 matmul peak {report['matmul_peak_gflops_f32']} GFLOP/s; memory {report['memory']}.",
         "The JAX columns of a row are timed in the same interleaved rounds (each round runs each variant once, "
-        "in a rotating order), medians over the rounds; PyTorch runs in the same rounds for the conv rows (with a "
-        f"{TORCH_SETTLE_SECONDS} s pause before every timed run, for its spinning OpenMP threads to go idle) and in its own rounds after them for the others. `aejax` is `make_train_step` (fit's step) with `train.log_norms=False` on "
-        "pre-made device batches (`log_norms`: on, the default); `minimal JAX` is a hand-written jitted step of "
-        "the same model, loss and optimizer on the same batches, returning its loss (for the conv AE with `lax` "
-        "convolutions, as a hand-written script has them; timed apart, in one short round: it is several times slower); `aejax / "
-        "minimal` is the ratio of the fastest rounds (interference only slows a round down; timeit's rule), in "
-        "brackets the median of the per-round ratios (the JSON has every round); `fit loop` is fit's single-device loop (rows gathered "
-        "inside the step from a device-resident dataset); `fused` is the same with `train.steps_per_dispatch=10`; "
-        f"`fused / fit loop` as `aejax / minimal`; `microbatch` is `train.microbatch_size={MICROBATCH}` (fit's plain step), `fused + microbatch` both in fit's loop; `PyTorch eager` is the same model and Adam in "
+        "in an order shuffled every round), medians over the rounds; PyTorch runs in the same rounds for the conv "
+        f"rows (with a {TORCH_SETTLE_SECONDS} s pause before every timed run, for its spinning OpenMP threads to "
+        "go idle) and in its own rounds after them for the others. `aejax` is `make_train_step` (fit's step) with "
+        "`train.log_norms=False` on pre-made device batches (`log_norms`: on, the default); `minimal JAX` is a "
+        "hand-written jitted step of the same model, loss and optimizer on the same batches, returning its loss "
+        "(for the conv AE with `lax` convolutions, as a hand-written script has them; timed apart, in one short "
+        "round: it is several times slower); `aejax / minimal` is the median over rounds of the ratio of the two "
+        "in the same round (the machine's drift cancels within a round; conv rows: the ratio of the medians), in "
+        "brackets the ratio of the fastest "
+        "rounds (timeit's rule; the JSON has every round); `minimal A/A` is the same pair of figures for a second, "
+        "independent instance of the hand-written step over the first: identical code, so its distance from 1 is "
+        "the noise of these ratios in this run; `fit loop` is fit's single-device loop (rows gathered inside the "
+        "step from a device-resident dataset); `fused` is the same with `train.steps_per_dispatch=10`; "
+        f"`fused / fit loop` as `aejax / minimal`; `microbatch` is `train.microbatch_size={MICROBATCH}` (fit's "
+        "plain step), `fused + microbatch` both in fit's loop; `PyTorch eager` is the same model and Adam in "
         "PyTorch, same process; `best / PyTorch` is the fastest aejax column over it, in brackets (conv rows) the "
         "median over rounds of that column's rate over PyTorch's in the same round.",
         "",
         "| model | batch | steps/s (spread) | samples/s | compile s | GFLOP/step | GFLOP/s | fraction of peak "
-        "| minimal JAX steps/s | aejax / minimal | log_norms steps/s | fit loop steps/s | fused steps/s "
+        "| minimal JAX steps/s | aejax / minimal | minimal A/A | log_norms steps/s | fit loop steps/s | fused steps/s "
         "| fused / fit loop | microbatch steps/s | fused + microbatch steps/s | PyTorch eager steps/s | best / PyTorch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
+        control = (
+            f"{r['minimal_control_ratio_median']} ({r['minimal_control_ratio']})"
+            if "minimal_control_ratio" in r
+            else "n/a"
+        )
         lines.append(
             f"| {r['model']} | {r['batch_size']} | {r['steps_per_second']} ({r['spread']:.0%}) | "
             f"{r['samples_per_second']} | {r['compile_seconds']} | {r['gflop_per_step']} | {r['achieved_gflops']} | "
-            f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax']} "
-            f"({r['vs_minimal_jax_median']}) | {r['steps_per_second_with_norms']} | {r['fit_loop_steps_per_second']} | "
-            f"{r['fused10_steps_per_second']} | {r['fused_vs_fit_loop']} ({r['fused_vs_fit_loop_median']}) | "
+            f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax_median']} "
+            f"({r['vs_minimal_jax']}) | {control} | {r['steps_per_second_with_norms']} | "
+            f"{r['fit_loop_steps_per_second']} | {r['fused10_steps_per_second']} | "
+            f"{r['fused_vs_fit_loop_median']} ({r['fused_vs_fit_loop']}) | "
             f"{r.get('microbatch_steps_per_second', 'n/a')} | {r.get('fused10_microbatch_steps_per_second', 'n/a')} | "
             f"{r.get('torch_eager_steps_per_second', 'n/a')} | "
             f"{r.get('best_vs_torch_eager', 'n/a')}"

@@ -43,6 +43,10 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
     assert rows["conv_28x28_32-64_16"]["microbatch_steps_per_second"] > 0  # batch 64 > the 32-row slices
     assert rows["conv_28x28_32-64_16"]["fused10_microbatch_steps_per_second"] > 0
     assert "microbatch_steps_per_second" not in rows["mlp_784-256-64"]
+    dense = rows["mlp_784-256-64"]  # the A/A control: a second instance of the hand-written step
+    assert dense["minimal_control_ratio"] > 0 and dense["minimal_control_ratio_median"] > 0
+    assert len(dense["rounds_steps_per_second"]["minimal_control"]) == dense["rounds"] == 2
+    assert "minimal_control_ratio" not in rows["conv_28x28_32-64_16"]
     has_torch = (
         importlib.util.find_spec("torch") is not None
     )  # an optional extra: columns only where installed
@@ -67,3 +71,31 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
     text = readme.read_text()
     assert "old table" not in text and "| mlp_784-256-64 | 64 |" in text and text.endswith("after\n")
     assert "| conv_28x28_32-64_16 | 64 |" in capsys.readouterr().out
+
+
+def test_interleaved_rounds_run_every_runner_once_in_shuffled_orders():
+    """Every round times every runner once; the order changes between rounds, so a runner does not always
+    follow the same one, and it is the same sequence in every run (seeded)."""
+    from aejax import bench
+
+    def sequences():
+        calls = []
+
+        def runner(key):
+            def run(n):
+                calls.append(key)
+                return n
+
+            return run
+
+        keys = ["a", "b", "c", "d"]
+        rates = bench.interleaved_rates({k: runner(k) for k in keys}, dict.fromkeys(keys, 3), 12)
+        assert all(len(v) == 12 and min(v) > 0 for v in rates.values())
+        rounds = [calls[4 + 4 * i : 8 + 4 * i] for i in range(12)]  # after the 4 warm-up calls
+        assert all(sorted(r) == keys for r in rounds)
+        return rounds
+
+    rounds = sequences()
+    predecessors = {r[r.index("a") - 1] for r in rounds if r.index("a") > 0}
+    assert len({tuple(r) for r in rounds}) > 3 and len(predecessors) > 1
+    assert sequences() == rounds

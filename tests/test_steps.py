@@ -132,3 +132,38 @@ def test_log_norms_off_drops_only_the_norm_metrics():
         jax.tree_util.tree_leaves(state_on.params), jax.tree_util.tree_leaves(state_off.params), strict=True
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def _weight_copies(monkeypatch, enabled: bool):
+    """(f32 matrix copies in the compiled step, params after 3 steps) with region analysis on or off."""
+    from aejax.training.compiler import ENV
+
+    monkeypatch.setenv(ENV, "1" if enabled else "0")
+    model = build_model(ModelSpec(latent_dim=4, hidden=(32, 16)), (16,))
+    schedule = optax.constant_schedule(1e-2)
+    state = create_train_state(model, optax.adam(schedule), (16,), 0)
+    step = make_train_step(model, Objective("mse"), schedule, log_norms=False)
+    batch = {"x": jnp.asarray(np.random.default_rng(0).uniform(size=(8, 16)), jnp.float32)}
+    hlo = step.lower(state, batch).compile().as_text()
+    entry = hlo[hlo.index("ENTRY") :]
+    copies = [
+        line
+        for line in entry.splitlines()
+        if " copy(" in line and "= f32[" in line and "," in line.split("=")[1].split("{")[0]
+    ]
+    for _ in range(3):
+        state, _ = step(state, batch)
+    return copies, jax.device_get(state.params)
+
+
+def test_cpu_region_analysis_drops_the_weight_copies_and_keeps_the_bits(monkeypatch):
+    """With `xla_cpu_copy_insertion_use_region_analysis` (aejax's default on CPU) the compiled step copies no
+    weight matrix before updating it in place; XLA's default copy insertion copies those the backward pass
+    reads. The parameters after three steps are bit-identical either way."""
+    default_copies, default_params = _weight_copies(monkeypatch, enabled=False)
+    copies, params = _weight_copies(monkeypatch, enabled=True)
+    assert default_copies, (
+        "XLA's default copy insertion no longer copies the weights: revisit aejax.training.compiler"
+    )
+    assert copies == []
+    chex.assert_trees_all_equal(params, default_params)

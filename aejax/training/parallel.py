@@ -31,6 +31,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from aejax.training.compiler import train_step_compiler_options
+
 BACKENDS = ("auto", "single", "sharded", "pmap")
 AXIS = "batch"  # the pmap axis name the train step averages over
 
@@ -185,4 +187,8 @@ class Placement:
                 donate_argnums=(0,) if donate else (),
                 devices=list(self.devices),
             )
-        return jax.jit(bound_step, donate_argnums=(0,) if donate else ())
+        return jax.jit(
+            bound_step,
+            donate_argnums=(0,) if donate else (),
+            compiler_options=train_step_compiler_options(),
+        )
