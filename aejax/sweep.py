@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from aejax import config as config_lib
 from aejax.data import Dataset
 from aejax.training import Checkpointer, TrainSpec, create_train_state, epoch_permutation
-from aejax.training.compiler import train_step_compiler_options
+from aejax.training.compiler import TrainStepJit
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import single_process_only
 from aejax.training.steps import train_step
@@ -144,11 +144,7 @@ def sweep(
     def member_step(member_state, x, idx, member_hyper):
         return bound(member_state, {"x": x[idx]}, hyper=member_hyper)
 
-    step_fn = jax.jit(
-        jax.vmap(member_step, in_axes=(0, None, 0, 0)),
-        donate_argnums=(0,),
-        compiler_options=train_step_compiler_options(),
-    )
+    step_fn = TrainStepJit(jax.vmap(member_step, in_axes=(0, None, 0, 0)), donate_argnums=(0,))
     x_device = jax.device_put(dataset.x_train)
     workdir = Path(workdir) if workdir is not None else None
     logs, checkpointer, start, seconds_before = [], None, 0, 0.0

@@ -29,3 +29,34 @@ def train_step_compiler_options() -> dict[str, bool] | None:
     if os.environ.get(ENV, "1") == "0" or jax.default_backend() != "cpu":
         return None
     return dict(CPU_OPTIONS)
+
+
+class TrainStepJit:
+    """`jax.jit(fn, **jit_kwargs)` with `train_step_compiler_options()` when called at the top level. JAX
+    refuses compiler options on a jit nested in another trace (a user's own `jax.jit`, `vmap` or `scan`
+    around the step), so there the step runs as a plain nested jit, inlined into the caller's program."""
+
+    def __init__(self, fn, **jit_kwargs):
+        self._plain = jax.jit(fn, **jit_kwargs)
+        options = train_step_compiler_options()
+        self._top = jax.jit(fn, compiler_options=options, **jit_kwargs) if options else self._plain
+
+    def _pick(self, args):
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(args)):
+            return self._plain
+        return self._top
+
+    def __call__(self, *args):
+        jitted = self._pick(args)
+        try:
+            return jitted(*args)
+        except ValueError as error:  # concrete arguments inside an outer trace (closed over by it)
+            if jitted is self._plain or "top-level" not in str(error):
+                raise
+            return self._plain(*args)
+
+    def lower(self, *args):
+        return self._pick(args).lower(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._top, name)

@@ -31,7 +31,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from aejax.training.compiler import train_step_compiler_options
+from aejax.training.compiler import TrainStepJit
 
 BACKENDS = ("auto", "single", "sharded", "pmap")
 AXIS = "batch"  # the pmap axis name the train step averages over
@@ -187,8 +187,4 @@ class Placement:
                 donate_argnums=(0,) if donate else (),
                 devices=list(self.devices),
             )
-        return jax.jit(
-            bound_step,
-            donate_argnums=(0,) if donate else (),
-            compiler_options=train_step_compiler_options(),
-        )
+        return TrainStepJit(bound_step, donate_argnums=(0,) if donate else ())

@@ -17,7 +17,7 @@ from flax import linen as nn
 from aejax.objectives.forward import Forward
 from aejax.objectives.losses import squared_error_per_example
 from aejax.objectives.objective import Objective
-from aejax.training.compiler import train_step_compiler_options
+from aejax.training.compiler import TrainStepJit
 from aejax.training.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -246,7 +246,7 @@ def jit_step(bound: Callable, *, donate: bool, max_traces: int | None, what: str
             )
         return bound(state, batch)
 
-    return jax.jit(fn, donate_argnums=(0,) if donate else (), compiler_options=train_step_compiler_options())
+    return TrainStepJit(fn, donate_argnums=(0,) if donate else ())
 
 
 def make_fused_train_steps(
@@ -272,9 +272,7 @@ def make_fused_train_steps(
             return bound(state, _rows(x, y, idx))
         return jax.lax.scan(lambda carry, idx_B: bound(carry, _rows(x, y, idx_B)), state, idx)
 
-    return jax.jit(
-        fused, donate_argnums=(0,) if donate else (), compiler_options=train_step_compiler_options()
-    )
+    return TrainStepJit(fused, donate_argnums=(0,) if donate else ())
 
 
 def make_indexed_train_step(
