@@ -219,6 +219,8 @@ def _results(config, dataset: Dataset, trained: Trained, result, seconds: float)
         "best_val_reconstruction": result.best_val,
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 3),  # summed over resumed parts
+        "microbatch_size": result.microbatch_size,  # what train.microbatch_size=0 / steps_per_dispatch=0 chose
+        "steps_per_dispatch": result.steps_per_dispatch,
         "session_seconds": round(seconds, 3),  # this call of fit (a resumed run only adds its own part)
     }
     for split in ("val", "test"):

@@ -31,7 +31,7 @@ import optax
 from aejax.models import ModelSpec, build_model
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
-from aejax.training.loop import epoch_batches
+from aejax.training.loop import auto_microbatch_size, epoch_batches
 from aejax.training.metrics_log import replace_between_markers
 from aejax.training.parallel import Placement
 from aejax.training.steps import make_fused_train_steps, make_indexed_train_step
@@ -49,7 +49,6 @@ LAYER_WIDTHS = {  # the plain MLPs, encoder and decoder widths
     "mlp_784-512-256-32": (784, 512, 256, 32, 256, 512, 784),
     "mlp_784-256-64": (784, 256, 64, 256, 784),
 }
-MICROBATCH = 32  # the train.microbatch_size column (conv models)
 TORCH_SETTLE_SECONDS = 0.2  # pause before each timed run when PyTorch shares the rounds (conv rows)
 MARKERS = ("<!-- step-throughput:begin -->", "<!-- step-throughput:end -->")
 
@@ -137,8 +136,12 @@ def step_runner(
 def fit_loop_runner(name: str, batch_size: int, k: int = 1, microbatch_size: int = 0) -> Runner:
     """What `fit`'s single-device loop runs: every step (k = 1, `make_indexed_train_step`) or every k steps
     (`train.steps_per_dispatch = k`, `make_fused_train_steps`) gathers its rows of a device-resident dataset
-    inside the step, from an index array sent from the host."""
+    inside the step, from an index array sent from the host. `microbatch_size` as `train.microbatch_size`: 0
+    takes what fit picks (`auto_microbatch_size`), `batch_size` whole batches."""
     model, objective, schedule, state, input_shape = _state_and_objective(name)
+    microbatch_size = microbatch_size or auto_microbatch_size(
+        state, objective, batch_size, input_shape, eligible=True
+    )
     rng = np.random.default_rng(0)
     steps_per_epoch = 20
     rows = steps_per_epoch * batch_size
@@ -443,9 +446,10 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
     if not conv:  # and a second, independent instance of it: the A/A control of the ratios' noise
         runners["minimal"] = minimal_runner(name, batch_size)
         runners["minimal_control"] = minimal_runner(name, batch_size)
-    if conv and batch_size > MICROBATCH:
-        runners["microbatch"] = step_runner(name, batch_size, log_norms=False, microbatch_size=MICROBATCH)[0]
-        runners["fused10_microbatch"] = fit_loop_runner(name, batch_size, k=10, microbatch_size=MICROBATCH)
+    _, objective, _, state, input_shape = _state_and_objective(name)
+    microbatch = auto_microbatch_size(state, objective, batch_size, input_shape, eligible=True)
+    if microbatch:  # fit's loops above slice the batch: the same loop on whole batches, for comparison
+        runners["fit_loop_whole_batch"] = fit_loop_runner(name, batch_size, microbatch_size=batch_size)
     torch_run = torch_runner(name, batch_size) if conv else None
     if torch_run is not None:
         # the conv rows compare against PyTorch: in the same rounds, so that the machine's drift over a run
@@ -492,6 +496,7 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         "fused10_steps_per_second": round(statistics.median(rates["fused10"]), 2),
         "fused_vs_fit_loop": round(_best_ratio(rates["fused10"], rates["fit_loop"]), 3),
         "fused_vs_fit_loop_median": round(_paired_ratio(rates["fused10"], rates["fit_loop"]), 3),
+        "fit_microbatch_size": microbatch,  # what fit's train.microbatch_size=0 picks here (0: whole batches)
         "rounds": len(rates["aejax"]),
         "rounds_steps_per_second": {key: [round(r, 2) for r in value] for key, value in rates.items()},
     }
@@ -500,12 +505,16 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         row["minimal_control_ratio_median"] = round(
             _paired_ratio(rates["minimal_control"], rates["minimal"]), 3
         )
-    if "microbatch" in rates:
-        row["microbatch_steps_per_second"] = round(statistics.median(rates["microbatch"]), 2)
-        row["fused10_microbatch_steps_per_second"] = round(statistics.median(rates["fused10_microbatch"]), 2)
+    if "fit_loop_whole_batch" in rates:
+        row["fit_loop_whole_batch_steps_per_second"] = round(
+            statistics.median(rates["fit_loop_whole_batch"]), 2
+        )
+        row["fit_loop_vs_whole_batch_median"] = round(
+            _paired_ratio(rates["fit_loop"], rates["fit_loop_whole_batch"]), 3
+        )
     if "torch" in rates:
         row["torch_eager_steps_per_second"] = round(statistics.median(rates["torch"]), 2)
-        aejax_modes = ("aejax", "fit_loop", "fused10", "microbatch", "fused10_microbatch")
+        aejax_modes = ("aejax", "fit_loop", "fused10", "fit_loop_whole_batch")
         best = max(statistics.median(rates[key]) for key in aejax_modes if key in rates)
         row["best_vs_torch_eager"] = round(best / statistics.median(rates["torch"]), 3)
         if conv:  # same rounds: the fastest mode's (by median) per-round ratio to PyTorch, median over rounds
@@ -593,21 +602,28 @@ def markdown(report: dict) -> str:
         "rounds (timeit's rule; the JSON has every round); `minimal A/A` is the same pair of figures for a second, "
         "independent instance of the hand-written step over the first: identical code, so its distance from 1 is "
         "the noise of these ratios in this run; `fit loop` is fit's single-device loop (rows gathered inside the "
-        "step from a device-resident dataset); `fused` is the same with `train.steps_per_dispatch=10`; "
-        f"`fused / fit loop` as `aejax / minimal`; `microbatch` is `train.microbatch_size={MICROBATCH}` (fit's "
-        "plain step), `fused + microbatch` both in fit's loop; `PyTorch eager` is the same model and Adam in "
+        "step from a device-resident dataset) with the `train.microbatch_size` fit picks (`slices`: rows per "
+        "slice; the conv AE's batches are sliced, `auto_microbatch_size`); `fused` is the same with "
+        "`train.steps_per_dispatch=10`; `fused / fit loop` as `aejax / minimal`; `whole batches` is the fit loop "
+        "with `train.microbatch_size` = the batch, in brackets fit loop over it (paired median); "
+        "`PyTorch eager` is the same model and Adam in "
         "PyTorch, same process; `best / PyTorch` is the fastest aejax column over it, in brackets (conv rows) the "
         "median over rounds of that column's rate over PyTorch's in the same round.",
         "",
         "| model | batch | steps/s (spread) | samples/s | compile s | GFLOP/step | GFLOP/s | fraction of peak "
         "| minimal JAX steps/s | aejax / minimal | minimal A/A | log_norms steps/s | fit loop steps/s | fused steps/s "
-        "| fused / fit loop | microbatch steps/s | fused + microbatch steps/s | PyTorch eager steps/s | best / PyTorch |",
+        "| fused / fit loop | slices | whole batches steps/s | PyTorch eager steps/s | best / PyTorch |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         control = (
             f"{r['minimal_control_ratio_median']} ({r['minimal_control_ratio']})"
             if "minimal_control_ratio" in r
+            else "n/a"
+        )
+        whole = (
+            f"{r['fit_loop_whole_batch_steps_per_second']} ({r['fit_loop_vs_whole_batch_median']})"
+            if "fit_loop_whole_batch_steps_per_second" in r
             else "n/a"
         )
         lines.append(
@@ -617,7 +633,7 @@ def markdown(report: dict) -> str:
             f"({r['vs_minimal_jax']}) | {control} | {r['steps_per_second_with_norms']} | "
             f"{r['fit_loop_steps_per_second']} | {r['fused10_steps_per_second']} | "
             f"{r['fused_vs_fit_loop_median']} ({r['fused_vs_fit_loop']}) | "
-            f"{r.get('microbatch_steps_per_second', 'n/a')} | {r.get('fused10_microbatch_steps_per_second', 'n/a')} | "
+            f"{r.get('fit_microbatch_size') or 'whole'} | {whole} | "
             f"{r.get('torch_eager_steps_per_second', 'n/a')} | "
             f"{r.get('best_vs_torch_eager', 'n/a')}"
             + (f" ({r['best_vs_torch_eager_paired']})" if "best_vs_torch_eager_paired" in r else "")

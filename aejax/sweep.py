@@ -137,8 +137,13 @@ def sweep(
     states = [create_train_state(model, tx, dataset.input_shape, m.seed) for m in members]
     state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
     hyper = _hyper(members, spec.learning_rate)
-    bound = functools.partial(
-        train_step, model=model, objective=objective, schedule=schedule, log_norms=False
+    bound = functools.partial(  # train.microbatch_size as set (0 is not resolved: whole batches)
+        train_step,
+        model=model,
+        objective=objective,
+        schedule=schedule,
+        log_norms=False,
+        microbatch_size=spec.microbatch_size,
     )
 
     def member_step(member_state, x, idx, member_hyper):
@@ -215,7 +220,9 @@ def sweep(
             member,
             dataset,
             handle,
-            _SweepResult(total_steps, steps_per_epoch, seconds / len(members), start or None),
+            _SweepResult(
+                total_steps, steps_per_epoch, seconds / len(members), start or None, spec.microbatch_size
+            ),
             seconds,
         )
         handle.results["sweep"] = {
@@ -247,8 +254,15 @@ class _SweepResult:
     """The parts of a TrainResult that results.json reports, for a sweep member."""
 
     def __init__(
-        self, total_steps: int, steps_per_epoch: int, train_seconds: float, resumed_from: int | None
+        self,
+        total_steps: int,
+        steps_per_epoch: int,
+        train_seconds: float,
+        resumed_from: int | None,
+        microbatch_size: int,
     ):
+        self.microbatch_size = microbatch_size
+        self.steps_per_dispatch = 1
         self.total_steps = total_steps
         self.steps_per_epoch = steps_per_epoch
         self.resumed_from = resumed_from

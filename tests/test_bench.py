@@ -40,9 +40,11 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
         assert row["gflop_per_step"] is None or row["gflop_per_step"] > 0
     for row in rows.values():  # the hand-written reference ran for every model
         assert row["minimal_jax_steps_per_second"] > 0 and row["vs_minimal_jax"] > 0
-    assert rows["conv_28x28_32-64_16"]["microbatch_steps_per_second"] > 0  # batch 64 > the 32-row slices
-    assert rows["conv_28x28_32-64_16"]["fused10_microbatch_steps_per_second"] > 0
-    assert "microbatch_steps_per_second" not in rows["mlp_784-256-64"]
+    conv = rows["conv_28x28_32-64_16"]  # fit's loops slice the conv AE's batches, and the row says so
+    assert conv["fit_microbatch_size"] == 32 and conv["fit_loop_whole_batch_steps_per_second"] > 0
+    assert conv["fit_loop_vs_whole_batch_median"] > 0
+    assert rows["mlp_784-256-64"]["fit_microbatch_size"] == 0
+    assert "fit_loop_whole_batch_steps_per_second" not in rows["mlp_784-256-64"]
     dense = rows["mlp_784-256-64"]  # the A/A control: a second instance of the hand-written step
     assert dense["minimal_control_ratio"] > 0 and dense["minimal_control_ratio_median"] > 0
     assert len(dense["rounds_steps_per_second"]["minimal_control"]) == dense["rounds"] == 2
@@ -51,7 +53,7 @@ def test_bench_writes_report_table_and_readme(tmp_path, capsys):
         importlib.util.find_spec("torch") is not None
     )  # an optional extra: columns only where installed
     assert all(("torch_eager_steps_per_second" in row) == has_torch for row in rows.values())
-    conv = rows["conv_28x28_32-64_16"]  # PyTorch shares the conv row's rounds: a paired ratio too
+    # PyTorch shares the conv row's rounds: a paired ratio too
     assert ("best_vs_torch_eager_paired" in conv) == has_torch
     if has_torch:
         assert len(conv["rounds_steps_per_second"]["torch"]) == len(conv["rounds_steps_per_second"]["aejax"])

@@ -51,6 +51,28 @@ def test_sweep_members_equal_separate_runs(tmp_path):
     )
 
 
+def test_sweep_members_microbatch_as_their_separate_runs_do():
+    config = _config()
+    config.train.epochs = 1
+    config.train.microbatch_size = 16
+    config.loss.regularizers = {"l1": {"fn": "code_l1", "weight": 0.1}}
+    members = aejax.sweep(config, {"seed": [0, 1]})
+    separate = aejax.fit(members[1].config)
+    whole = config.copy_and_resolve_references()
+    whole.train.microbatch_size = 64
+    whole.seed = members[1].config.seed
+    assert members[1].results["microbatch_size"] == separate.results["microbatch_size"] == 16
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6),
+        members[1].params,
+        separate.params,
+    )
+    differs = jax.tree.map(  # slicing changes the dropout draws: the sweep did microbatch
+        lambda a, b: not np.allclose(a, b, rtol=2e-4, atol=1e-6), members[1].params, aejax.fit(whole).params
+    )
+    assert any(jax.tree.leaves(differs))
+
+
 def test_sweep_rejects_keys_that_change_the_program():
     with pytest.raises(ValueError, match="cannot vary inside one compiled program"):
         sweep_members(_config(), {"model.latent_dim": [4, 8]})

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from aejax.objectives.corruptions import Corruption
 from aejax.objectives.forward import Forward
 from aejax.objectives.losses import get_reconstruction_loss
-from aejax.objectives.regularizers import check_settings, needs_labels, resolve_regularizer
+from aejax.objectives.regularizers import check_settings, needs_labels, per_example, resolve_regularizer
 
 RESERVED_FIELDS = ("fn", "weight", "warmup", "warmup_steps")
 WARMUPS = ("none", "linear", "cyclical")
@@ -120,6 +120,13 @@ class Objective:
     def needs_labels(self) -> bool:
         """True when a regularizer reads labels: training batches must then carry y."""
         return any(needs_labels(fn) for _, fn, *_ in self.regularizers)
+
+    @property
+    def per_example(self) -> bool:
+        """True when the loss is a mean of per-example terms (plus terms of the parameters alone), so that its
+        gradient on a batch is the mean of its gradients on equal slices of it: every reconstruction loss is;
+        a regularizer is when `regularizers.per_example` says so."""
+        return all(per_example(fn, dict(settings)) for _, fn, _, settings, _ in self.regularizers)
 
     def per_example_reconstruction(self, output: Any, target: jax.Array) -> jax.Array:
         return get_reconstruction_loss(self.reconstruction)(output, target)

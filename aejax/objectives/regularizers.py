@@ -197,6 +197,35 @@ def capsule_margin(
 
 capsule_margin.needs_labels = True
 
+# Whether a term is a mean over examples of per-example values, or a function of the parameters alone: then its
+# mean over equal slices of a batch is its value on the whole batch (what train.microbatch_size=0 needs before
+# it microbatches). True, False, or a predicate of the term's settings; see `per_example`.
+for _fn in (
+    code_l1,
+    code_l2,
+    contractive,
+    contractive_hutchinson,
+    vq_codebook,
+    vq_commitment,
+    hole_mse,
+    capsule_margin,
+    weight_l1,
+    weight_l2,
+    bias_l1,
+    bias_l2,
+):
+    _fn.per_example = True
+kl_sparsity.per_example = False  # the batch-mean activation
+mmd_to_prior.per_example = False  # the batch's codes against as many prior draws
+kl_standard_normal.per_example = lambda settings: not settings.get("free_bits", 0.0)  # free bits: batch means
+
+
+def per_example(name: str, settings: Mapping[str, Any]) -> bool:
+    """Whether the term is per-example in the sense above. A user's function says so with an attribute,
+    `fn.per_example = True`; without one it counts as batch-level (automatic microbatching stays off)."""
+    flag = getattr(resolve_regularizer(name), "per_example", False)
+    return bool(flag(dict(settings)) if callable(flag) else flag)
+
 
 def needs_labels(name: str) -> bool:
     """Whether a regularizer reads forward.labels (its function has `needs_labels = True`)."""
