@@ -49,6 +49,9 @@ LAYER_WIDTHS = {  # the plain MLPs, encoder and decoder widths
     "mlp_784-512-256-32": (784, 512, 256, 32, 256, 512, 784),
     "mlp_784-256-64": (784, 256, 64, 256, 784),
 }
+# the conv rows run at most this many rounds: a conv step is ~20x a dense one, and the dense rows' ratios want
+# many short rounds (`--steps 10 --repeats 75` for the README's table)
+CONV_MAX_ROUNDS = 15
 TORCH_SETTLE_SECONDS = 0.2  # pause before each timed run when PyTorch shares the rounds (conv rows)
 MARKERS = ("<!-- step-throughput:begin -->", "<!-- step-throughput:end -->")
 
@@ -412,8 +415,15 @@ def peak_memory() -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 1024])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(MODELS))
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per repeat")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=200,
+        help="timed steps per runner and round (conv rows: a tenth, at least 5)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help=f"rounds (conv rows: at most {CONV_MAX_ROUNDS})"
+    )
     parser.add_argument(
         "--backends",
         nargs="+",
@@ -436,6 +446,7 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
     """Every single-device column of one model x batch size, its runners timed in interleaved rounds."""
     conv = name.startswith("conv")
     n = max(5, steps // 10) if conv else steps  # the conv AE is ~20x slower per step
+    repeats = min(repeats, CONV_MAX_ROUNDS) if conv else repeats
     plain, info = step_runner(name, batch_size, log_norms=False)
     runners = {
         "aejax": plain,
@@ -530,6 +541,7 @@ def backend_row(name: str, batch_size: int, backend: str, steps: int, repeats: i
     """The plain step placed for `backend` over every visible device."""
     run, info = step_runner(name, batch_size, log_norms=False, backend=backend)
     n = max(5, steps // 10) if name.startswith("conv") else steps
+    repeats = min(repeats, CONV_MAX_ROUNDS) if name.startswith("conv") else repeats
     rate, spread = _median_and_spread(interleaved_rates({backend: run}, {backend: n}, repeats)[backend])
     return {
         "model": name,
@@ -590,7 +602,7 @@ def markdown(report: dict) -> str:
         + (f", PyTorch {torch_version}" if torch_version else ", PyTorch not installed")
         + f"); measured float32 matmul peak {report['matmul_peak_gflops_f32']} GFLOP/s; memory {report['memory']}.",
         "The JAX columns of a row are timed in the same interleaved rounds (each round runs each variant once, "
-        "in an order shuffled every round), medians over the rounds; PyTorch runs in the same rounds for the conv "
+        f"in an order shuffled every round), medians over the rounds (the conv rows run at most {CONV_MAX_ROUNDS}); PyTorch runs in the same rounds for the conv "
         f"rows (with a {TORCH_SETTLE_SECONDS} s pause before every timed run, for its spinning OpenMP threads to "
         "go idle) and in its own rounds after them for the others. `aejax` is `make_train_step` (fit's step) with "
         "`train.log_norms=False` on pre-made device batches (`log_norms`: on, the default); `minimal JAX` is a "

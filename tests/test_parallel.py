@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import optax
 import pytest
 from jax.experimental import multihost_utils
 from parallel_case import run_case
@@ -21,6 +22,29 @@ def test_backends_match_single_device(backend):
     params, losses = run_case(backend)
     np.testing.assert_allclose(losses, reference_losses, rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), params, reference)
+
+
+def test_sharded_step_returns_state_and_metrics_replicated_on_its_mesh():
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from aejax.models import ModelSpec, build_model
+    from aejax.objectives import Objective
+    from aejax.training import create_train_state, make_train_step
+    from aejax.training.parallel import Placement
+
+    model = build_model(ModelSpec(latent_dim=4, hidden=(16,)), (12,))
+    placement = Placement.create("sharded", 32)
+    state = placement.place_state(create_train_state(model, optax.adam(1e-2), (12,), 0))
+    step = make_train_step(model, Objective(), optax.constant_schedule(1e-2), placement=placement)
+    batch = placement.place_batch({"x": np.ones((32, 12), np.float32)})
+    compiled = step.lower(state, batch).compile()
+    replicated = NamedSharding(placement.mesh, P())
+    for sharding in jax.tree.leaves(compiled.output_shardings):
+        assert sharding.is_equivalent_to(replicated, 0)
+    state, metrics = step(state, batch)
+    for leaf in jax.tree.leaves((state, metrics)):
+        assert leaf.sharding == replicated
 
 
 def test_resolve_backend_rules():

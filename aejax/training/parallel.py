@@ -187,4 +187,8 @@ class Placement:
                 donate_argnums=(0,) if donate else (),
                 devices=list(self.devices),
             )
-        return TrainStepJit(bound_step, donate_argnums=(0,) if donate else ())
+        donate_argnums = (0,) if donate else ()
+        if self.backend == "sharded":  # state and metrics come out replicated, the layout place_state makes
+            replicated = NamedSharding(self.mesh, P())
+            return TrainStepJit(bound_step, donate_argnums=donate_argnums, out_shardings=replicated)
+        return TrainStepJit(bound_step, donate_argnums=donate_argnums)
