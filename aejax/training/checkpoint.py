@@ -7,6 +7,9 @@ complete one.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,29 @@ def _state_tree(state: TrainState) -> dict[str, Any]:
     if state.extras is not None:
         tree["extras"] = state.extras
     return tree
+
+
+@contextlib.contextmanager
+def _closed_loop_callbacks_dropped():
+    """Drops Python's "Event loop is closed" reports from tensorstore's threads while a restore runs.
+
+    When one read of a restore fails, Orbax closes its asyncio loop while tensorstore still runs the others;
+    as they finish, their callbacks find the loop closed and Python prints each "RuntimeError: Event loop is
+    closed" as an exception ignored in a tensorstore thread, around the clear error that matters. Those (and
+    only those) are dropped here; on a failure the caller waits inside this block for the reads to finish."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 class CheckpointError(ValueError):
@@ -66,14 +92,16 @@ class Checkpointer:
             raise FileNotFoundError(f"no complete checkpoint in {str(self.directory)!r}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _state_tree(template))
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
-        try:
-            restored = self._manager.restore(step, args=args)
-        except Exception as err:  # orbax/tensorstore raise many types for damaged files
-            raise CheckpointError(
-                f"checkpoint step {step} in {str(self.directory)!r} is corrupt, incomplete or from a different "
-                f"model ({type(err).__name__}: {str(err)[:300]}); delete that step directory to fall back to an "
-                f"earlier one (complete steps: {self.all_steps()})"
-            ) from err
+        with _closed_loop_callbacks_dropped():
+            try:
+                restored = self._manager.restore(step, args=args)
+            except Exception as err:  # orbax/tensorstore raise many types for damaged files
+                time.sleep(0.5)  # the failed restore's other reads finish within milliseconds
+                raise CheckpointError(
+                    f"checkpoint step {step} in {str(self.directory)!r} is corrupt, incomplete or from a "
+                    f"different model ({type(err).__name__}: {str(err)[:300]}); delete that step directory to "
+                    f"fall back to an earlier one (complete steps: {self.all_steps()})"
+                ) from err
         return template.replace(**restored["state"]), dict(restored["meta"] or {})
 
     def wait(self) -> None:
