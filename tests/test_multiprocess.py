@@ -80,6 +80,7 @@ SETTINGS = {
 }
 
 
+@pytest.mark.slow  # ~50 s: two trainings of two processes each; test_two_processes_match_one stays fast
 def test_two_processes_fit_and_resume_like_one(tmp_path):
     """`aejax train` as two processes sharing a workdir: one epoch, then resumed for up to four with early
     stopping set to stop after the second (no later epoch improves by 1e9). In the resumed run process 1's own
