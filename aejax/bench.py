@@ -442,11 +442,18 @@ def _median_and_spread(rates: list[float]) -> tuple[float, float]:
     return median, (max(rates) - min(rates)) / median if len(rates) > 1 else 0.0
 
 
+def _steps_and_rounds(name: str, steps: int, repeats: int) -> tuple[int, int]:
+    """Timed steps per round and rounds for a model's rows: the conv AE is ~20x slower per step, so it runs a
+    tenth of the steps (at least 5) in at most CONV_MAX_ROUNDS rounds."""
+    if name.startswith("conv"):
+        return max(5, steps // 10), min(repeats, CONV_MAX_ROUNDS)
+    return steps, repeats
+
+
 def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
     """Every single-device column of one model x batch size, its runners timed in interleaved rounds."""
     conv = name.startswith("conv")
-    n = max(5, steps // 10) if conv else steps  # the conv AE is ~20x slower per step
-    repeats = min(repeats, CONV_MAX_ROUNDS) if conv else repeats
+    n, repeats = _steps_and_rounds(name, steps, repeats)
     plain, info = step_runner(name, batch_size, log_norms=False)
     runners = {
         "aejax": plain,
@@ -540,8 +547,7 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
 def backend_row(name: str, batch_size: int, backend: str, steps: int, repeats: int) -> dict:
     """The plain step placed for `backend` over every visible device."""
     run, info = step_runner(name, batch_size, log_norms=False, backend=backend)
-    n = max(5, steps // 10) if name.startswith("conv") else steps
-    repeats = min(repeats, CONV_MAX_ROUNDS) if name.startswith("conv") else repeats
+    n, repeats = _steps_and_rounds(name, steps, repeats)
     rate, spread = _median_and_spread(interleaved_rates({backend: run}, {backend: n}, repeats)[backend])
     return {
         "model": name,

@@ -8,10 +8,15 @@ import numpy as np
 import optax
 import pytest
 from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 from parallel_case import run_case
 
 import aejax
-from aejax.training.parallel import resolve_backend
+from aejax.models import ModelSpec, build_model
+from aejax.objectives import Objective
+from aejax.training import create_train_state, make_train_step
+from aejax.training.parallel import Placement, resolve_backend
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 2, reason="needs several (fake) devices")
 
@@ -25,14 +30,6 @@ def test_backends_match_single_device(backend):
 
 
 def test_sharded_step_returns_state_and_metrics_replicated_on_its_mesh():
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    from aejax.models import ModelSpec, build_model
-    from aejax.objectives import Objective
-    from aejax.training import create_train_state, make_train_step
-    from aejax.training.parallel import Placement
-
     model = build_model(ModelSpec(latent_dim=4, hidden=(16,)), (12,))
     placement = Placement.create("sharded", 32)
     state = placement.place_state(create_train_state(model, optax.adam(1e-2), (12,), 0))

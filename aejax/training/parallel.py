@@ -149,11 +149,15 @@ class Placement:
     def mesh(self):
         return jax.sharding.Mesh(np.array(self.devices), ("data",))
 
+    @functools.cached_property
+    def replicated(self) -> NamedSharding:
+        """The sharded backend's layout of the state (and the step's metrics): a full copy on every device."""
+        return NamedSharding(self.mesh, P())
+
     def place_state(self, state):
         if self.backend == "sharded":
             # A copy (jnp.array) so that donating the placed state never deletes the caller's buffers.
-            replicated = NamedSharding(self.mesh, P())
-            return jax.tree.map(lambda a: jax.device_put(jnp.array(a), replicated), state)
+            return jax.tree.map(lambda a: jax.device_put(jnp.array(a), self.replicated), state)
         if self.backend == "pmap":
             return jax_utils.replicate(state, devices=list(self.devices))
         return state
@@ -180,15 +184,14 @@ class Placement:
 
     def compile(self, bound_step: Callable, *, donate: bool = True) -> Callable:
         """The step for this backend from a (state, batch[, axis_name]) function."""
+        donate_argnums = (0,) if donate else ()
         if self.backend == "pmap":
             return jax.pmap(
                 functools.partial(bound_step, axis_name=AXIS),
                 axis_name=AXIS,
-                donate_argnums=(0,) if donate else (),
+                donate_argnums=donate_argnums,
                 devices=list(self.devices),
             )
-        donate_argnums = (0,) if donate else ()
-        if self.backend == "sharded":  # state and metrics come out replicated, the layout place_state makes
-            replicated = NamedSharding(self.mesh, P())
-            return TrainStepJit(bound_step, donate_argnums=donate_argnums, out_shardings=replicated)
-        return TrainStepJit(bound_step, donate_argnums=donate_argnums)
+        # sharded: state and metrics come out in the layout place_state makes
+        layout = {"out_shardings": self.replicated} if self.backend == "sharded" else {}
+        return TrainStepJit(bound_step, donate_argnums=donate_argnums, **layout)
