@@ -1,25 +1,29 @@
 """Experiment configs: loading, validation against the default schema, command-line overrides.
 
-Every key is declared in `experiments/default.py`; an unknown key is an error naming the closest valid key.
+Every key is declared in `aejax/configs/default.py`; an unknown key is an error naming the closest valid key.
+Named experiments ship in `aejax/configs/` too, so `get_config("ae_digits")` works wherever aejax is installed.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import importlib
 import importlib.util
 import json
 import re
+import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 
-from aejax.objectives.regularizers import regularizer_settings
-
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
-DEFAULT_CONFIG_FILE = EXPERIMENTS_DIR / "default.py"
+# The packaged configs (aejax/configs/<name>.py), found by name; this module imports no JAX, so that the CLI can
+# tune the allocator before JAX starts (aejax.host_memory).
+CONFIGS_PACKAGE = "aejax.configs"
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG_FILE = CONFIGS_DIR / "default.py"
 
 # Keys whose children are user-chosen labels rather than schema keys; each child has these fields (regularizer
 # entries may add settings: keyword arguments of their function).
@@ -50,40 +54,52 @@ RESUMABLE_CHANGES = (
 )
 
 
+def _config_of(module: types.ModuleType, where: str) -> ml_collections.ConfigDict:
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {where!r} defines no get_config() function")
+    config = module.get_config()
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise TypeError(f"get_config() in {where!r} returned {type(config).__name__}, expected a ConfigDict")
+    return config
+
+
 def _load_module_config(path: Path) -> ml_collections.ConfigDict:
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
     spec = importlib.util.spec_from_file_location(f"_aejax_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"config file {str(path)!r} defines no get_config() function")
-    config = module.get_config()
-    if not isinstance(config, ml_collections.ConfigDict):
-        raise TypeError(
-            f"get_config() in {str(path)!r} returned {type(config).__name__}, expected a ConfigDict"
-        )
-    return config
+    return _config_of(module, str(path))
+
+
+def _packaged_config(name: str) -> ml_collections.ConfigDict:
+    module = importlib.import_module(f"{CONFIGS_PACKAGE}.{name}")
+    return _config_of(module, f"aejax/configs/{name}.py")
+
+
+def config_names() -> list[str]:
+    """The names of the configs that ship with aejax (aejax/configs/*.py), `default` included."""
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
 def load_default() -> ml_collections.ConfigDict:
     """A fresh copy of the default config (every key declared)."""
-    return _load_module_config(DEFAULT_CONFIG_FILE)
+    return _packaged_config("default")
 
 
 def get_config(name_or_path: str | Path) -> ml_collections.ConfigDict:
-    """Load and validate an experiment config from a file path or a name in `experiments/`."""
+    """Load and validate an experiment config from a file path or the name of a packaged config (`ae_digits`);
+    a file of that name comes first (a directory, such as a workdir called `ae_digits`, does not)."""
     path = Path(name_or_path)
-    if not path.suffix:
-        candidate = EXPERIMENTS_DIR / f"{path.name}.py"
-        if not path.exists() and candidate.exists():
-            path = candidate
-        elif not path.exists():
-            names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
+    if not path.suffix and not path.is_file():
+        names = config_names()
+        if path.name != str(name_or_path) or path.name not in names:
             raise FileNotFoundError(
                 f"no config named {str(name_or_path)!r}; known configs: {', '.join(names)}"
             )
-    config = _load_module_config(path)
+        config = _packaged_config(path.name)
+    else:
+        config = _load_module_config(path)
     validate(config)
     return config
 
@@ -203,7 +219,12 @@ def _validate_open_mapping(key: str, entries: Mapping[str, Any]) -> None:
                 _check_type(f"{key}.{label}.{field}", entry[field], kind())
         extra = [field for field in entry if field not in fields and field not in optional]
         fn = entry.get("fn")
-        accepted = regularizer_settings(fn) if extra and isinstance(fn, str) else []
+        if extra and isinstance(fn, str):
+            from aejax.objectives.regularizers import regularizer_settings  # imports JAX: only when needed
+
+            accepted = regularizer_settings(fn)
+        else:
+            accepted = []
         for field in extra:
             if accepted is not None and field not in accepted:
                 takes = f" ({fn!r} takes settings {accepted or 'none'})" if isinstance(fn, str) else ""

@@ -1,15 +1,11 @@
 """ae_mnist.py with sigmoid code units: the unregularized baseline for the contractive autoencoders.
 
-    aejax train --config experiments/ae_sigmoid_mnist.py --workdir runs/ae_sigmoid_mnist
+Defined in aejax/configs/ae_sigmoid_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/ae_sigmoid_mnist.py` in a checkout and `--config ae_sigmoid_mnist` anywhere run the same config:
 
-A bounded code keeps the Jacobian comparison honest: with an unbounded (identity) code a contractive
-penalty can be met by shrinking the code and scaling the decoder up, without any real contraction.
+    aejax train --config ae_sigmoid_mnist --workdir runs/ae_sigmoid_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.ae_sigmoid_mnist import get_config
 
-
-def get_config():
-    config = _named("ae_mnist")
-    config.model.code_activation = "sigmoid"
-    return config
+__all__ = ["get_config"]

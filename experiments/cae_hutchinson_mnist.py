@@ -1,15 +1,12 @@
 """Contractive autoencoder on MNIST with a Hutchinson estimate of ||d code / d input||_F^2: one Jacobian-vector
 product with a Rademacher direction per example and step (unbiased; cost independent of the input size).
 
-    aejax train --config experiments/cae_hutchinson_mnist.py --workdir runs/cae_hutchinson_mnist
+Defined in aejax/configs/cae_hutchinson_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/cae_hutchinson_mnist.py` in a checkout and `--config cae_hutchinson_mnist` anywhere run the same config:
+
+    aejax train --config cae_hutchinson_mnist --workdir runs/cae_hutchinson_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.cae_hutchinson_mnist import get_config
 
-
-def get_config():
-    config = _named("cae_mnist")
-    config.loss.regularizers = {
-        "contractive": {"fn": "contractive_hutchinson", "weight": 3e-4, "num_projections": 1}
-    }
-    return config
+__all__ = ["get_config"]

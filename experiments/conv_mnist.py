@@ -3,28 +3,12 @@
 matmuls (model.conv_impl='auto') and each step averages its gradient over 32-row slices (train.microbatch_size),
 several times faster there than XLA's CPU convolutions; the same update up to float rounding.
 
-    aejax train --config experiments/conv_mnist.py --workdir runs/conv_mnist
+Defined in aejax/configs/conv_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/conv_mnist.py` in a checkout and `--config conv_mnist` anywhere run the same config:
 
-Compare with mlp_matched_mnist.py, an MLP autoencoder of about the same parameter count and code size.
+    aejax train --config conv_mnist --workdir runs/conv_mnist
 """
 
-from aejax.config import load_default
+from aejax.configs.conv_mnist import get_config
 
-
-def get_config():
-    config = load_default()
-    config.data.source = "mnist"
-    config.data.path = "../shared/data/mnist"
-    config.data.flatten = False
-    config.model.encoder = "conv"
-    config.model.decoder = "conv"
-    config.model.conv_features = (16, 32)
-    config.model.upsample = "resize"
-    config.model.latent_dim = 32
-    config.train.epochs = 6
-    config.train.microbatch_size = 32
-    config.train.learning_rate = 2e-3
-    config.train.schedule = "warmup_cosine"
-    config.train.warmup_steps = 100
-    config.eval.jacobian_examples = 0
-    return config
+__all__ = ["get_config"]

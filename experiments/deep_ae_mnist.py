@@ -2,20 +2,12 @@
 run as the `features` task: test error in their units (squared error summed over pixels, mean over images)
 next to PCA-30, and linear-probe / k-NN accuracy of the 30-d codes vs PCA-30 codes vs raw pixels.
 
-    aejax task --config experiments/deep_ae_mnist.py --workdir runs/deep_ae_mnist
+Defined in aejax/configs/deep_ae_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/deep_ae_mnist.py` in a checkout and `--config deep_ae_mnist` anywhere run the same config:
 
-Their numbers (60k training images, RBM pretraining, logistic units): AE 3.00 vs PCA 13.87. Here the units
-are ReLU, trained with Adam from random initialisation on 8k images (or set pretrain.method='greedy').
+    aejax task --config deep_ae_mnist --workdir runs/deep_ae_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.deep_ae_mnist import get_config
 
-
-def get_config():
-    config = _named("ae_mnist")
-    config.task.name = "features"
-    config.model.hidden = (1000, 500, 250)
-    config.model.latent_dim = 30
-    config.train.epochs = 40
-    config.train.early_stopping_patience = 8
-    return config
+__all__ = ["get_config"]

@@ -2,19 +2,12 @@
 x + N(0, s^2) with s ~ U(0.1, 0.6) per image, run as the `denoise` task: PSNR and SSIM at sigma 0.2, 0.3 and
 0.5 on 500 test images next to the noisy input, non-local means and total variation (scikit-image; their strengths chosen per sigma on validation images).
 
-    aejax task --config experiments/denoise_conv_mnist.py --workdir runs/denoise_conv_mnist
+Defined in aejax/configs/denoise_conv_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/denoise_conv_mnist.py` in a checkout and `--config denoise_conv_mnist` anywhere run the same config:
+
+    aejax task --config denoise_conv_mnist --workdir runs/denoise_conv_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.denoise_conv_mnist import get_config
 
-
-def get_config():
-    config = _named("conv_mnist")
-    config.task.name = "denoise"
-    config.task.noise_levels = (0.2, 0.3, 0.5)
-    config.task.max_examples = 500
-    config.train.epochs = 20
-    config.loss.corruption.kind = "gaussian"
-    config.loss.corruption.std = 0.1
-    config.loss.corruption.std_max = 0.6
-    return config
+__all__ = ["get_config"]

@@ -1,16 +1,12 @@
 """GRU sequence-to-sequence autoencoder on MNIST read as 28-step sequences of 28-pixel rows (8k/1k/1k split),
 32-d code, the decoder running free (on its own outputs) in training and evaluation.
 
-    aejax train --config experiments/gru_rows_mnist.py --workdir runs/gru_rows_mnist
+Defined in aejax/configs/gru_rows_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/gru_rows_mnist.py` in a checkout and `--config gru_rows_mnist` anywhere run the same config:
 
-Expected (2 CPU cores, jax 0.10.2): the README's sequence table (benchmarks/sequence_mnist.py runs it next to
-the MLP, attention and capsule autoencoders).
+    aejax train --config gru_rows_mnist --workdir runs/gru_rows_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.gru_rows_mnist import get_config
 
-
-def get_config():
-    config = _named("lstm_rows_mnist")
-    config.model.cell = "gru"
-    return config
+__all__ = ["get_config"]

@@ -2,16 +2,12 @@
 the MSE over the whole image plus the MSE inside the hole. Run as the `inpaint` task: PSNR inside the hole on
 the test images next to scikit-image's biharmonic inpainting and a mean fill.
 
-    aejax task --config experiments/inpaint_conv_mnist.py --workdir runs/inpaint_conv_mnist
+Defined in aejax/configs/inpaint_conv_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/inpaint_conv_mnist.py` in a checkout and `--config inpaint_conv_mnist` anywhere run the same config:
+
+    aejax task --config inpaint_conv_mnist --workdir runs/inpaint_conv_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.inpaint_conv_mnist import get_config
 
-
-def get_config():
-    config = _named("conv_mnist")
-    config.task.name = "inpaint"
-    config.loss.corruption.kind = "centre_square"
-    config.loss.corruption.size = 12
-    config.loss.regularizers = {"hole": {"fn": "hole_mse", "weight": 1.0}}
-    return config
+__all__ = ["get_config"]

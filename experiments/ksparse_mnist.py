@@ -2,35 +2,12 @@
 largest kept per example (k annealed from 100 over the first half of training), a tied mirrored decoder;
 k in (10, 25, 40, 70); 3k units kept when encoding for the probes.
 
-    aejax task --config experiments/ksparse_mnist.py --workdir runs/ksparse_mnist
+Defined in aejax/configs/ksparse_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/ksparse_mnist.py` in a checkout and `--config ksparse_mnist` anywhere run the same config:
 
-Writes ksparse.json / ksparse.md (test MSE, dead units, linear-probe and k-NN accuracy per k) and
-k<k>/unit_pictures.png. Expected (2 CPU cores, about 5 minutes): see the README's k-sparse table.
+    aejax task --config ksparse_mnist --workdir runs/ksparse_mnist
 """
 
-from aejax.config import load_default
+from aejax.configs.ksparse_mnist import get_config
 
-
-def get_config():
-    config = load_default()
-    config.data.source = "mnist"
-    config.data.path = "../shared/data/mnist"
-    config.model.latent_dim = 1000
-    config.model.hidden = ()
-    config.model.bottleneck = "topk"
-    config.model.topk_alpha = 3.0
-    # k falls linearly from 100 to k over the first half of training (Makhzani & Frey), against dead units.
-    config.model.topk_start = 100
-    config.model.topk_schedule_steps = 930
-    config.model.tied_weights = True
-    config.train.epochs = 30
-    config.train.batch_size = 128
-    config.train.learning_rate = 1e-3
-    config.train.schedule = "warmup_cosine"
-    config.train.warmup_steps = 200
-    config.eval.compare_pca = False
-    config.eval.jacobian_examples = 0
-    config.task.name = "ksparse"
-    config.task.sparse_ks = (10, 25, 40, 70)
-    config.task.max_examples = 2000
-    return config
+__all__ = ["get_config"]

@@ -1,16 +1,12 @@
 """MLP autoencoder 784-74-32-74-784 on MNIST: about the parameter count of conv_mnist.py, the same 32-d code,
 schedule and epochs, as its baseline.
 
-    aejax train --config experiments/mlp_matched_mnist.py --workdir runs/mlp_matched_mnist
+Defined in aejax/configs/mlp_matched_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/mlp_matched_mnist.py` in a checkout and `--config mlp_matched_mnist` anywhere run the same config:
+
+    aejax train --config mlp_matched_mnist --workdir runs/mlp_matched_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.mlp_matched_mnist import get_config
 
-
-def get_config():
-    config = _named("conv_mnist")
-    config.data.flatten = True
-    config.model.encoder = "mlp"
-    config.model.decoder = "mlp"
-    config.model.hidden = (74,)
-    return config
+__all__ = ["get_config"]

@@ -2,15 +2,12 @@
 in squared error per image (summed over pixels), with trustworthiness of each embedding (5 neighbours, 1,000
 test images), the error-vs-k curve and a 2-D latent scatter coloured by digit.
 
-    aejax task --config experiments/reduce_mnist.py --workdir runs/reduce_mnist
+Defined in aejax/configs/reduce_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/reduce_mnist.py` in a checkout and `--config reduce_mnist` anywhere run the same config:
+
+    aejax task --config reduce_mnist --workdir runs/reduce_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.reduce_mnist import get_config
 
-
-def get_config():
-    config = _named("ae_mnist")
-    config.task.name = "reduce"
-    config.task.code_sizes = (2, 10, 30)
-    config.task.max_examples = 1000
-    return config
+__all__ = ["get_config"]

@@ -3,21 +3,12 @@ the 8k/1k/1k digit split; each pixel labelled with its digit's class or backgrou
 `segmentation` task: max-pooling indices reused for unpooling, per-pixel softmax cross-entropy; test pixel
 accuracy and mean IoU, and overlays.png.
 
-    aejax task --config experiments/segnet_mnist.py --workdir runs/segnet_mnist
+Defined in aejax/configs/segnet_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/segnet_mnist.py` in a checkout and `--config segnet_mnist` anywhere run the same config:
+
+    aejax task --config segnet_mnist --workdir runs/segnet_mnist
 """
 
-from aejax.config import load_default
+from aejax.configs.segnet_mnist import get_config
 
-
-def get_config():
-    config = load_default()
-    config.task.name = "segmentation"
-    config.data.source = "mnist"
-    config.data.path = "../shared/data/mnist"
-    config.data.flatten = False
-    config.model.conv_features = (16, 32, 64)
-    config.model.norm = "batch"
-    config.train.epochs = 5
-    config.train.batch_size = 32
-    config.train.learning_rate = 3e-3
-    return config
+__all__ = ["get_config"]

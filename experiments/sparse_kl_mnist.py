@@ -1,18 +1,11 @@
 """KL-sparse autoencoder on MNIST: 256 sigmoid code units pushed to fire with mean rate rho = 0.05.
 
-    aejax train --config experiments/sparse_kl_mnist.py --workdir runs/sparse_kl_mnist
+Defined in aejax/configs/sparse_kl_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/sparse_kl_mnist.py` in a checkout and `--config sparse_kl_mnist` anywhere run the same config:
 
-The penalty is sum_j KL(rho || rho_hat_j) with rho_hat_j the batch-mean activation of unit j. results.json
-reports `code_mean_activation` (target: within 20% of rho) and `code_active_fraction` (|h| > 0.1).
+    aejax train --config sparse_kl_mnist --workdir runs/sparse_kl_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.sparse_kl_mnist import get_config
 
-
-def get_config():
-    config = _named("ae_mnist")
-    config.model.hidden = (512,)
-    config.model.latent_dim = 256
-    config.model.code_activation = "sigmoid"
-    config.loss.regularizers = {"sparsity": {"fn": "kl_sparsity", "weight": 0.05, "rho": 0.05}}
-    return config
+__all__ = ["get_config"]

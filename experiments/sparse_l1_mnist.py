@@ -1,17 +1,11 @@
 """L1-sparse autoencoder on MNIST: 256 ReLU code units with an L1 activity penalty on the code.
 
-    aejax train --config experiments/sparse_l1_mnist.py --workdir runs/sparse_l1_mnist
+Defined in aejax/configs/sparse_l1_mnist.py (the settings and the result to expect); this file re-exports it, so that
+`--config experiments/sparse_l1_mnist.py` in a checkout and `--config sparse_l1_mnist` anywhere run the same config:
 
-results.json reports `code_active_fraction` (units with h > 0.1 per example) and `code_dead_fraction`.
+    aejax train --config sparse_l1_mnist --workdir runs/sparse_l1_mnist
 """
 
-from aejax.config import get_config as _named
+from aejax.configs.sparse_l1_mnist import get_config
 
-
-def get_config():
-    config = _named("ae_mnist")
-    config.model.hidden = (512,)
-    config.model.latent_dim = 256
-    config.model.code_activation = "relu"
-    config.loss.regularizers = {"activity": {"fn": "code_l1", "weight": 1e-4}}
-    return config
+__all__ = ["get_config"]

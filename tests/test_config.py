@@ -4,12 +4,14 @@ import json
 
 import ml_collections
 import pytest
+from conftest import REPO
 
 from aejax.config import (
+    CONFIGS_DIR,
     DEFAULT_CONFIG_FILE,
-    EXPERIMENTS_DIR,
     apply_overrides,
     changed_keys,
+    config_names,
     flatten,
     from_json,
     get_config,
@@ -18,7 +20,7 @@ from aejax.config import (
     validate,
 )
 
-EXPERIMENT_FILES = sorted(EXPERIMENTS_DIR.glob("*.py"))
+EXPERIMENT_FILES = sorted(p for p in CONFIGS_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
 # --------------------------------------------------------------------------- loading
@@ -37,6 +39,16 @@ def test_default_validates_and_is_a_fresh_copy():
 def test_experiment_files_exist():
     names = {p.stem for p in EXPERIMENT_FILES}
     assert {"default", "ae_digits", "ae_mnist"} <= names
+    assert config_names() == sorted(names)
+
+
+@pytest.mark.parametrize("name", [p.stem for p in EXPERIMENT_FILES])
+def test_checkout_experiments_re_export_the_packaged_configs(name):
+    """experiments/<name>.py, the copy a checkout reads, loads the same config as the packaged name."""
+    path = REPO / "experiments" / f"{name}.py"
+    assert get_config(path).to_dict() == get_config(name).to_dict()
+    assert f"aejax/configs/{name}.py" in path.read_text()
+    assert sorted(p.stem for p in (REPO / "experiments").glob("*.py")) == config_names()
 
 
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.stem)
@@ -62,6 +74,15 @@ def test_unknown_config_name_lists_known_ones():
         FileNotFoundError, match=r"no config named 'ae_digts'; known configs: .*ae_digits.*default"
     ):
         get_config("ae_digts")
+    with pytest.raises(FileNotFoundError, match=r"no config named 'somewhere/ae_digits'"):
+        get_config("somewhere/ae_digits")  # a name is a packaged config, not a path without .py
+
+
+def test_config_name_from_any_directory(tmp_path, monkeypatch):
+    """Names resolve inside the package, also where a directory (a workdir) has the config's name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ae_digits").mkdir()
+    assert get_config("ae_digits").model.latent_dim == 12
 
 
 def test_missing_config_file(tmp_path):

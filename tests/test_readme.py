@@ -9,7 +9,8 @@ def test_ci_runs_the_readme_test_command():
     assert len(commands) == 2, "the README opens with exactly two setup commands"
     assert "aejax train --config experiments/ae_digits.py" in commands[0]
     assert commands[1] in (REPO / ".ci" / "run").read_text()
-    assert (REPO / "experiments" / "ae_digits.py").is_file()
+    assert (REPO / "experiments" / "ae_digits.py").is_file()  # re-exports the packaged config:
+    assert (REPO / "aejax" / "configs" / "ae_digits.py").is_file()
 
 
 def _block_after(readme: str, first_line: str) -> str:
