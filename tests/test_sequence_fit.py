@@ -9,40 +9,42 @@ import optax
 import pytest
 
 import aejax
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.objectives.losses import hidden_patch_mse, mean_squared_error
 from aejax.training import create_train_state, make_train_step
 
 FAMILIES = {
-    "lstm": {"family": "sequence", "cell": "lstm", "rnn_hidden": 16},
+    "lstm": {"family": "sequence", "sequence": {"cell": "lstm", "hidden": 16}},
     "gru_stacked_bidirectional": {
         "family": "sequence",
-        "cell": "gru",
-        "rnn_hidden": 16,
-        "rnn_layers": 2,
-        "bidirectional": True,
+        "sequence": {"cell": "gru", "hidden": 16, "layers": 2, "bidirectional": True},
     },
     "attention_rows": {
         "family": "attention",
-        "model_dim": 16,
-        "mlp_dim": 32,
-        "num_heads": 2,
-        "attention_layers": 1,
+        "attention": {"model_dim": 16, "mlp_dim": 32, "num_heads": 2, "layers": 1},
     },
 }
 CAPSULE = {
     "family": "capsule",
     "latent_dim": 12,
-    "num_capsules": 3,
-    "capsule_dim": 4,
-    "capsule_conv_features": 8,
-    "capsule_conv_kernel": 3,
-    "primary_channels": 4,
-    "primary_dim": 4,
-    "primary_kernel": 3,
     "hidden": (32,),
+    "capsule": {
+        "num_capsules": 3,
+        "capsule_dim": 4,
+        "conv_features": 8,
+        "conv_kernel": 3,
+        "primary_channels": 4,
+        "primary_dim": 4,
+        "primary_kernel": 3,
+    },
 }
+
+
+def _build(model: dict, shape: tuple[int, ...]):
+    """The model of a FAMILIES / CAPSULE entry: shared settings and the family's own block."""
+    return build_model(ModelSpec.from_mapping(model), shape, settings=model.get(model["family"]))
 
 
 def _config(rows: bool = True, **model):
@@ -55,7 +57,10 @@ def _config(rows: bool = True, **model):
     config.eval.plots = False
     config.eval.jacobian_examples = 0
     for key, value in model.items():
-        config.model[key] = value
+        if isinstance(value, dict):  # a family's own block
+            config.model[key].update(value)
+        else:
+            config.model[key] = value
     return config
 
 
@@ -82,7 +87,8 @@ def test_fit_capsule_and_its_lengths():
 
 
 def test_attention_on_image_patches_with_masked_patch_training():
-    config = _config(rows=False, **FAMILIES["attention_rows"], patch_size=4, mask_ratio=0.5)
+    config = _config(rows=False, **FAMILIES["attention_rows"])
+    config.model.attention.update({"patch_size": 4, "mask_ratio": 0.5})
     config.loss.reconstruction = "hidden_mse"
     trained = aejax.fit(config)
     x = aejax.get_dataset(config).x_test[:3]
@@ -94,9 +100,8 @@ def test_attention_on_image_patches_with_masked_patch_training():
 
 @pytest.mark.parametrize("name", [*sorted(FAMILIES), "capsule"])
 def test_train_step_traced_once_per_family(name):
-    spec = ModelSpec.from_mapping(CAPSULE if name == "capsule" else {"latent_dim": 8, **FAMILIES[name]})
     shape = (8, 8, 1) if name == "capsule" else (8, 8)
-    model = build_model(spec, shape)
+    model = _build(CAPSULE if name == "capsule" else {"latent_dim": 8, **FAMILIES[name]}, shape)
     tx = optax.adam(1e-3)
     state = create_train_state(model, tx, shape, 0)
     step = make_train_step(model, Objective(), optax.constant_schedule(1e-3), max_traces=1)
@@ -110,8 +115,7 @@ def test_train_step_traced_once_per_family(name):
 
 @pytest.mark.parametrize("name", ["lstm", "attention_rows"])
 def test_padding_never_changes_the_training_loss_or_update(name):
-    spec = ModelSpec.from_mapping({"latent_dim": 8, "output_activation": "identity", **FAMILIES[name]})
-    model = build_model(spec, (6, 3))
+    model = _build({"latent_dim": 8, "output_activation": "identity", **FAMILIES[name]}, (6, 3))
     state = create_train_state(model, optax.sgd(0.1), (6, 3), 0)
     step = make_train_step(model, Objective(), optax.constant_schedule(0.1), donate=False)
     x = jax.random.normal(jax.random.PRNGKey(2), (4, 6, 3))
@@ -193,7 +197,7 @@ def test_as_sequences_needs_unflattened_images():
 def test_sequence_anomaly_task_on_small_sines(tmp_path):
     config = aejax.get_config("experiments/sequence_anomaly_sines.py")
     config.data.max_examples, config.data.sequence_length = 300, 16
-    config.model.rnn_hidden = 16
+    config.model.sequence.hidden = 16
     config.train.epochs = 2
     config.train.progress = False
     report = aejax.run_task(config, tmp_path)
@@ -218,8 +222,7 @@ def test_capsule_margin_training_uses_labels():
 
 
 def test_capsule_margin_term_matches_numpy():
-    spec = ModelSpec.from_mapping(CAPSULE)
-    model = build_model(spec, (8, 8, 1))
+    model = _build(CAPSULE, (8, 8, 1))
     state = create_train_state(model, optax.sgd(0.0), (8, 8, 1), 0)
     objective = Objective(regularizers=(("margin", "capsule_margin", 1.0),))
     step = make_train_step(model, objective, optax.constant_schedule(0.0), donate=False)

@@ -26,8 +26,8 @@ def _vq_config(tiny_config):
     config = tiny_config
     config.model.family = "vqvae"
     config.model.latent_dim = 8
-    config.model.vq_num_embeddings = 32
-    config.model.vq_embedding_dim = 4
+    config.model.vqvae.num_embeddings = 32
+    config.model.vqvae.embedding_dim = 4
     config.loss.regularizers = {
         "codebook": {"fn": "vq_codebook", "weight": 1.0},
         "commitment": {"fn": "vq_commitment", "weight": 0.25},
@@ -82,6 +82,6 @@ def test_vqvae_trains_and_reports_codebook_use(tiny_config):
     codebook = np.asarray(trained.params["quantizer"]["codebook"])
     pieces = codes.reshape(5, -1, 4)
     assert all(np.min(np.abs(codebook - v).sum(axis=1)) < 1e-5 for v in pieces.reshape(-1, 4))
-    config.model.vq_embedding_dim = 3
-    with pytest.raises(ValueError, match=r"multiple of model\.vq_embedding_dim"):
+    config.model.vqvae.embedding_dim = 3
+    with pytest.raises(ValueError, match=r"multiple of model\.vqvae\.embedding_dim"):
         aejax.fit(config)

@@ -3,7 +3,7 @@
 from aejax.models.autoencoder import Autoencoder, AutoencoderOutput, check_input_shape
 from aejax.models.layers import ACTIVATIONS, KERNEL_INITS, get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, MLPStack
-from aejax.models.registry import DECODERS, ENCODERS, ModelSpec, build_model
+from aejax.models.registry import DECODERS, ENCODERS, ModelSpec, build_decoder, build_encoder
 
 __all__ = [
     "ACTIVATIONS",
@@ -16,7 +16,8 @@ __all__ = [
     "MLPEncoder",
     "MLPStack",
     "ModelSpec",
-    "build_model",
+    "build_decoder",
+    "build_encoder",
     "check_input_shape",
     "get_activation",
     "get_kernel_init",

@@ -1,19 +1,21 @@
-"""Encoder/decoder registries and the one place a model is built from its spec."""
+"""The shared model settings (`ModelSpec`, the `model` block of a config) and the encoder/decoder parts.
+
+Families (aejax.families) build their models from these parts; a part is a registered name (`mlp`, `conv`)
+or a user's flax Module by import path (`"my_pkg.parts:MyEncoder"`, its settings in `model.encoder_settings`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flax import linen as nn
 
-from aejax._registry import lookup
-from aejax.models.aae import AdversarialAutoencoder, AdversarialSpec
-from aejax.models.attention import AttentionAutoencoder
+from aejax._registry import import_object, lookup
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.bottleneck import check_bottleneck
-from aejax.models.capsule import CapsuleAutoencoder
 from aejax.models.conv import (
     NORMS,
     UPSAMPLES,
@@ -25,9 +27,6 @@ from aejax.models.conv import (
 )
 from aejax.models.layers import get_activation, get_kernel_init
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
-from aejax.models.sequence import CELLS, SequenceAutoencoder
-from aejax.models.vae import LIKELIHOODS, VariationalAutoencoder
-from aejax.models.vq import VQAutoencoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +47,7 @@ class ModelSpec:
     dropout: float = 0.0
     layer_norm: bool = False
     tied_weights: bool = False
-    family: str = "autoencoder"  # autoencoder | vae | aae | vqvae
-    vq_num_embeddings: int = 512  # vqvae: codebook size
-    vq_embedding_dim: int = 8  # vqvae: size of each quantized code vector
+    family: str = "autoencoder"  # a registered family (aejax.families) or "package.module:FAMILY"
     conv_features: tuple[int, ...] = (32, 64)  # conv: channels per strided stage, input side first
     conv_kernel_size: int = 3
     conv_stride: int = 2
@@ -66,35 +63,19 @@ class ModelSpec:
     binary_noise: float = 0.0  # binary: std of Gaussian noise on the code logits in training
     topk_start: int = 0  # topk: > 0 anneals k from this value down to topk over topk_schedule_steps
     topk_schedule_steps: int = 0
-    # family 'sequence' (seq2seq RNN on (T, F) inputs)
-    cell: str = "lstm"  # lstm | gru
-    rnn_hidden: int = 64
-    rnn_layers: int = 1
-    bidirectional: bool = False
-    teacher_forcing: float = 1.0  # probability of feeding the true previous frame in training
-    code_each_step: bool = False  # the decoder reads the code at every step, not only in its first state
-    # family 'attention' (transformer on time steps or image patches)
-    patch_size: int = 4
-    model_dim: int = 64
-    num_heads: int = 4
-    attention_layers: int = 2
-    mlp_dim: int = 128
-    num_memory: int = 4
-    mask_ratio: float = 0.0  # masked-patch training: fraction of tokens hidden from the encoder
-    # family 'capsule' (conv -> primary capsules -> routing -> class capsules -> MLP decoder of `hidden`)
-    capsule_conv_features: int = 64
-    capsule_conv_kernel: int = 9
-    primary_channels: int = 8
-    primary_dim: int = 8
-    primary_kernel: int = 9
-    primary_stride: int = 2
-    num_capsules: int = 10
-    capsule_dim: int = 16
-    routing_iterations: int = 3
+    # a part named by import path is built with these keyword settings (checked against its fields)
+    encoder_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    decoder_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSpec:
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        """From the `model` block of a config; family blocks (`model.<family>`, mappings) are not read here."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {
+            k: tuple(v) if isinstance(v, list) else dict(v) if isinstance(v, Mapping) else v
+            for k, v in values.items()
+            if k in fields
+        }
         return cls(**values)
 
     @property
@@ -115,10 +96,10 @@ def _dense_settings(spec: ModelSpec) -> dict:
     }
 
 
-def _mlp_encoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+def _mlp_encoder(spec: ModelSpec, input_shape: tuple[int, ...], code_width: int) -> nn.Module:
     return MLPEncoder(
         hidden=tuple(spec.hidden),
-        latent_dim=spec.latent_dim * (2 if spec.family == "vae" else 1),  # a VAE head: mean and log-variance
+        latent_dim=code_width,
         code_activation=spec.code_activation,
         **_dense_settings(spec),
     )
@@ -163,11 +144,11 @@ def _conv_settings(spec: ModelSpec) -> dict:
     }
 
 
-def _conv_encoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+def _conv_encoder(spec: ModelSpec, input_shape: tuple[int, ...], code_width: int) -> nn.Module:
     image_shape(input_shape)
     check_divisible(tuple(input_shape), spec.conv_stride, len(spec.conv_features))
     return ConvEncoder(
-        latent_dim=spec.latent_dim * (2 if spec.family == "vae" else 1),
+        latent_dim=code_width,
         code_activation=spec.code_activation,
         **_conv_settings(spec),
     )
@@ -178,7 +159,7 @@ def _conv_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
     return ConvDecoder(output_shape=tuple(input_shape), upsample=spec.upsample, **_conv_settings(spec))
 
 
-ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {
+ENCODERS: dict[str, Callable[[ModelSpec, tuple[int, ...], int], nn.Module]] = {
     "mlp": _mlp_encoder,
     "conv": _conv_encoder,
 }
@@ -188,96 +169,8 @@ DECODERS: dict[str, Callable[[ModelSpec, tuple[int, ...]], nn.Module]] = {
 }
 
 
-FAMILIES = ("autoencoder", "vae", "aae", "vqvae", "sequence", "attention", "capsule")
-WHOLE_MODEL_FAMILIES = ("sequence", "attention", "capsule")  # built whole, not from an encoder and a decoder
-
-
-def _whole_model(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
-    shape = tuple(input_shape)
-    if spec.family == "sequence":
-        if len(shape) != 2:
-            raise ValueError(
-                f"model.family='sequence' reads (time, features) examples, got example shape {shape}; for images "
-                "set data.as_sequences=True (rows as time steps)"
-            )
-        if spec.cell not in CELLS or spec.rnn_hidden < 1 or spec.rnn_layers < 1:
-            raise ValueError(
-                f"model.cell must be one of {', '.join(CELLS)} with rnn_hidden, rnn_layers >= 1; got "
-                f"{spec.cell!r}, {spec.rnn_hidden}, {spec.rnn_layers}"
-            )
-        if not 0.0 <= spec.teacher_forcing <= 1.0:
-            raise ValueError(f"model.teacher_forcing must be in [0, 1], got {spec.teacher_forcing}")
-        return SequenceAutoencoder(
-            input_shape=shape,
-            latent_dim=spec.latent_dim,
-            cell=spec.cell,
-            hidden=spec.rnn_hidden,
-            num_layers=spec.rnn_layers,
-            bidirectional=spec.bidirectional,
-            teacher_forcing=spec.teacher_forcing,
-            code_each_step=spec.code_each_step,
-            output_activation=spec.output_activation,
-        )
-    if spec.family == "attention":
-        if len(shape) not in (2, 3):
-            raise ValueError(
-                f"model.family='attention' reads (time, features) or (H, W, C) examples, got {shape}; "
-                "set data.flatten=False for images"
-            )
-        if spec.model_dim % spec.num_heads:
-            raise ValueError(
-                f"model.model_dim ({spec.model_dim}) must be a multiple of model.num_heads ({spec.num_heads})"
-            )
-        return AttentionAutoencoder(
-            input_shape=shape,
-            latent_dim=spec.latent_dim,
-            patch_size=spec.patch_size,
-            num_layers=spec.attention_layers,
-            num_heads=spec.num_heads,
-            model_dim=spec.model_dim,
-            mlp_dim=spec.mlp_dim,
-            num_memory=spec.num_memory,
-            dropout=spec.dropout,
-            mask_ratio=spec.mask_ratio,
-            output_activation=spec.output_activation,
-        )
-    if len(shape) not in (2, 3):
-        raise ValueError(
-            f"model.family='capsule' reads (H, W[, C]) images, got {shape}; set data.flatten=False"
-        )
-    if spec.latent_dim != spec.num_capsules * spec.capsule_dim:
-        raise ValueError(
-            f"model.family='capsule': model.latent_dim ({spec.latent_dim}) must be num_capsules * capsule_dim "
-            f"({spec.num_capsules} * {spec.capsule_dim} = {spec.num_capsules * spec.capsule_dim})"
-        )
-    return CapsuleAutoencoder(
-        input_shape=shape,
-        latent_dim=spec.latent_dim,
-        output_activation=spec.output_activation,
-        conv_features=spec.capsule_conv_features,
-        conv_kernel=spec.capsule_conv_kernel,
-        primary_channels=spec.primary_channels,
-        primary_dim=spec.primary_dim,
-        primary_kernel=spec.primary_kernel,
-        primary_stride=spec.primary_stride,
-        num_capsules=spec.num_capsules,
-        capsule_dim=spec.capsule_dim,
-        routing_iterations=spec.routing_iterations,
-        decoder_hidden=tuple(spec.hidden),
-    )
-
-
-def build_model(
-    spec: ModelSpec,
-    input_shape: tuple[int, ...],
-    likelihood: str = "bernoulli",
-    gaussian_scale: float = 1.0,
-    adversarial: AdversarialSpec | Mapping[str, Any] | None = None,
-) -> Autoencoder | VariationalAutoencoder | VQAutoencoder:
-    """The model for inputs of per-example shape `input_shape` (a VAE's likelihood comes from the loss, an
-    AAE's prior and discriminator from `adversarial`, the `adversarial` section of a config)."""
-    if spec.family not in FAMILIES:
-        raise ValueError(f"unknown model.family {spec.family!r}; valid: {', '.join(FAMILIES)}")
+def check_shared(spec: ModelSpec) -> None:
+    """Fail early, with the valid values, on shared settings every family reads."""
     if spec.latent_dim < 1:
         raise ValueError(f"model.latent_dim must be >= 1, got {spec.latent_dim}")
     if any(w < 1 for w in spec.hidden) or any(w < 1 for w in spec.decoder_widths):
@@ -297,67 +190,71 @@ def build_model(
         spec.topk_start,
         spec.topk_schedule_steps,
     )
-    if spec.bottleneck != "none":
-        if spec.family != "autoencoder":
+
+
+def check_part(path: str, role: str, settings: Mapping[str, Any]) -> type:
+    """The flax Module class at `path` ('package.module:Name'); every key of `settings`
+    (`model.<role>_settings`) must be one of its fields."""
+    cls = import_object(path, f"model.{role} {path!r}", "flax Module class", _is_module_class)
+    fields = sorted(f.name for f in dataclasses.fields(cls) if f.init and f.name not in ("parent", "name"))
+    for key in settings:
+        if key not in fields:
+            near = difflib.get_close_matches(key, fields, n=1, cutoff=0.0)
+            hint = f"; did you mean 'model.{role}_settings.{near[0]}'?" if near else ""
             raise ValueError(
-                f"model.bottleneck={spec.bottleneck!r} is for model.family='autoencoder', got {spec.family!r}"
+                f"unknown config key 'model.{role}_settings.{key}': {path} takes {fields or 'no settings'}{hint}"
             )
-        if spec.code_activation != "identity":
-            raise ValueError(
-                f"model.bottleneck={spec.bottleneck!r} reads the encoder's linear output: set "
-                f"model.code_activation='identity' (got {spec.code_activation!r})"
-            )
-    if spec.family in WHOLE_MODEL_FAMILIES:
-        if spec.code_activation != "identity" or spec.tied_weights:
-            raise ValueError(
-                f"model.family={spec.family!r} needs code_activation='identity' and no tied weights"
-            )
-        return _whole_model(spec, input_shape)
-    encoder = lookup(ENCODERS, spec.encoder, "encoder")(spec, input_shape)
-    decoder = lookup(DECODERS, spec.decoder, "decoder")(spec, input_shape)
-    if spec.family == "vae":
-        if spec.code_activation != "identity" or spec.tied_weights:
-            raise ValueError("model.family='vae' needs model.code_activation='identity' and no tied weights")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(
-                f"a VAE's loss.reconstruction is its likelihood: one of {', '.join(LIKELIHOODS)}; got {likelihood!r}"
-            )
-        if likelihood == "bernoulli" and spec.output_activation != "sigmoid":
-            raise ValueError(
-                "a Bernoulli VAE reads decoder logits through a sigmoid: set model.output_activation='sigmoid'"
-            )
-        if gaussian_scale <= 0:
-            raise ValueError(f"loss.gaussian_scale must be > 0, got {gaussian_scale}")
-        return VariationalAutoencoder(
-            encoder=encoder,
-            decoder=decoder,
-            input_shape=tuple(input_shape),
-            latent_dim=spec.latent_dim,
-            output_activation=spec.output_activation,
-            likelihood=likelihood,
-            gaussian_scale=gaussian_scale,
+    return cls
+
+
+def custom_part(path: str, role: str, settings: Mapping[str, Any], given: Mapping[str, Any]) -> nn.Module:
+    """A user's flax Module class at `path`, built with the user's `settings` (checked by `check_part`) and
+    those of `given` (e.g. latent_dim, output_shape) that it declares."""
+    cls = check_part(path, role, settings)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    provided = {k: v for k, v in given.items() if k in fields and k not in settings}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    return cls(**provided, **values)
+
+
+def _is_module_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, nn.Module)
+
+
+def build_encoder(spec: ModelSpec, input_shape: tuple[int, ...], code_width: int) -> nn.Module:
+    """The encoder part: (batch, *input_shape) -> (batch, code_width)."""
+    if ":" in spec.encoder:
+        given = {"latent_dim": code_width, "input_shape": tuple(input_shape)}
+        return custom_part(spec.encoder, "encoder", spec.encoder_settings, given)
+    if spec.encoder_settings:
+        raise ValueError(
+            "model.encoder_settings are for an encoder named by import path ('package.module:Name')"
         )
-    if spec.family == "aae":
-        return _adversarial_autoencoder(spec, input_shape, encoder, decoder, adversarial)
-    if spec.family == "vqvae":
-        num_embeddings, embedding_dim = spec.vq_num_embeddings, spec.vq_embedding_dim
-        if num_embeddings < 2 or embedding_dim < 1 or spec.latent_dim % embedding_dim:
-            raise ValueError(
-                f"model.family='vqvae' needs vq_num_embeddings >= 2 and model.latent_dim ({spec.latent_dim}) a "
-                f"multiple of model.vq_embedding_dim ({embedding_dim}): the code is cut into vectors of that size"
-            )
-        return VQAutoencoder(
-            encoder=encoder,
-            decoder=decoder,
-            input_shape=tuple(input_shape),
-            latent_dim=spec.latent_dim,
-            num_embeddings=num_embeddings,
-            embedding_dim=embedding_dim,
-            output_activation=spec.output_activation,
+    return lookup(ENCODERS, spec.encoder, "encoder")(spec, tuple(input_shape), code_width)
+
+
+def build_decoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> nn.Module:
+    """The decoder part: (batch, latent_dim) -> logits (batch, *input_shape)."""
+    if ":" in spec.decoder:
+        given = {"latent_dim": spec.latent_dim, "output_shape": tuple(input_shape)}
+        return custom_part(spec.decoder, "decoder", spec.decoder_settings, given)
+    if spec.decoder_settings:
+        raise ValueError(
+            "model.decoder_settings are for a decoder named by import path ('package.module:Name')"
+        )
+    return lookup(DECODERS, spec.decoder, "decoder")(spec, tuple(input_shape))
+
+
+def build_autoencoder(spec: ModelSpec, input_shape: tuple[int, ...]) -> Autoencoder:
+    """The plain autoencoder: encoder, optional code bottleneck (model.bottleneck), decoder."""
+    if spec.bottleneck != "none" and spec.code_activation != "identity":
+        raise ValueError(
+            f"model.bottleneck={spec.bottleneck!r} reads the encoder's linear output: set "
+            f"model.code_activation='identity' (got {spec.code_activation!r})"
         )
     return Autoencoder(
-        encoder=encoder,
-        decoder=decoder,
+        encoder=build_encoder(spec, input_shape, spec.latent_dim),
+        decoder=build_decoder(spec, input_shape),
         input_shape=tuple(input_shape),
         latent_dim=spec.latent_dim,
         output_activation=spec.output_activation,
@@ -368,36 +265,4 @@ def build_model(
         binary_noise=spec.binary_noise,
         topk_start=spec.topk_start,
         topk_schedule_steps=spec.topk_schedule_steps,
-    )
-
-
-def _adversarial_autoencoder(
-    spec: ModelSpec,
-    input_shape: tuple[int, ...],
-    encoder: nn.Module,
-    decoder: nn.Module,
-    adversarial: AdversarialSpec | Mapping[str, Any] | None,
-) -> AdversarialAutoencoder:
-    if adversarial is None:
-        raise ValueError(
-            "model.family='aae' needs its adversarial settings: build_model(..., adversarial=config.adversarial)"
-        )
-    if not isinstance(adversarial, AdversarialSpec):
-        adversarial = AdversarialSpec.from_mapping(adversarial)
-    if spec.code_activation != "identity":
-        raise ValueError(
-            f"model.family='aae' matches codes to a prior on the whole real line: set model.code_activation="
-            f"'identity' (got {spec.code_activation!r})"
-        )
-    if adversarial.prior == "mixture" and spec.latent_dim < 2:
-        raise ValueError(
-            "adversarial.prior='mixture' lives in code units 0 and 1: model.latent_dim must be >= 2"
-        )
-    return AdversarialAutoencoder(
-        encoder=encoder,
-        decoder=decoder,
-        input_shape=tuple(input_shape),
-        latent_dim=spec.latent_dim,
-        output_activation=spec.output_activation,
-        adversarial=adversarial,
     )

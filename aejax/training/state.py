@@ -42,19 +42,19 @@ def adversarial_extras(model: nn.Module, params: Any, key: jax.Array) -> dict[st
     }
 
 
-# Families with more state than params/opt_state, keyed by the model's `family` class attribute.
-FAMILY_EXTRAS: dict[str, Callable[[nn.Module, Any, jax.Array], Any]] = {"aae": adversarial_extras}
-
-
 def create_train_state(
-    model: nn.Module, tx: optax.GradientTransformation, input_shape: tuple[int, ...], seed: int
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    input_shape: tuple[int, ...],
+    seed: int,
+    init_extras: Callable[[nn.Module, Any, jax.Array], Any] | None = None,
 ) -> TrainState:
-    """Initialise parameters from `seed`; the same seed gives the same bits."""
+    """Initialise parameters from `seed`; the same seed gives the same bits. `init_extras(model, params, key)`
+    (a family's, e.g. `adversarial_extras`) makes the state kept in `extras`."""
     init_key, state_key = jax.random.split(jax.random.PRNGKey(seed))
     dummy = jnp.zeros((1, *input_shape), jnp.float32)
     variables = dict(model.init({"params": init_key, "dropout": init_key}, dummy, train=False))
     params = variables.pop("params")
-    init_extras = FAMILY_EXTRAS.get(getattr(model, "family", ""))
     extras = None if init_extras is None else init_extras(model, params, jax.random.fold_in(init_key, 1))
     return TrainState(
         step=jnp.zeros((), jnp.int32),

@@ -55,6 +55,7 @@ def train_step(
     axis_name: str | None = None,
     hyper: dict | None = None,
     microbatch_size: int = 0,
+    family=None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One update. With `axis_name` (the pmap backend) each device holds a shard of the batch, and gradients,
     metrics and model collections are averaged over that axis before the update. `hyper` (vmapped sweeps)
@@ -65,7 +66,10 @@ def train_step(
     and averages them: the same update (up to float rounding) for objectives that are means of per-example
     terms, with a working set that stays in cache (several times faster for convolutional models on CPU).
     Batch-level terms (kl_sparsity's mean activation) see one microbatch at a time; random draws (dropout,
-    latent samples) use a key per microbatch; models with batch statistics are refused."""
+    latent samples) use a key per microbatch; models with batch statistics are refused.
+
+    `family` (an aejax.families.Family) may add to the loss (`adjust_loss`, e.g. the IWAE bound)."""
+    adjust_loss = _loss_hook(family, objective)
     x = batch["x"]
     step_key = jax.random.fold_in(state.rng, state.step)
     dropout_key, forward_key = jax.random.split(step_key)
@@ -104,18 +108,10 @@ def train_step(
             labels=labels,
         )
         loss, aux = objective(forward, None if hyper is None else hyper["weights"])
-        if objective.iwae_samples > 1:  # the k-sample bound replaces reconstruction (+ KL) in the loss
-            log_w = model.apply(
-                {"params": params, **state.model_state},
-                x_input,
-                objective.iwae_samples,
-                train=True,
-                method="log_weights",
-                rngs={"latent": iwae_key, "dropout": dropout_key},
-            )
-            negative_bound = -jnp.mean(objective.importance_weighted_bound(log_w))
-            loss = loss - objective.reconstruction_weight * aux["reconstruction"] + negative_bound
-            aux = {**aux, "reconstruction": negative_bound, "iwae_bound": -negative_bound, "loss": loss}
+        if adjust_loss is not None:
+            variables = {"params": params, **state.model_state}
+            rngs = {"latent": iwae_key, "dropout": dropout_key}
+            loss, aux = adjust_loss(model, variables, x_input, objective, loss, aux, rngs)
         return loss, (aux, model_state)
 
     keys = (dropout_key, forward_key, jax.random.fold_in(step_key, 4), jax.random.fold_in(step_key, 5))
@@ -140,6 +136,16 @@ def train_step(
         step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state
     )
     return new_state, metrics
+
+
+def _loss_hook(family, objective: Objective):
+    adjust_loss = None if family is None else family.adjust_loss
+    if objective.iwae_samples > 1 and adjust_loss is None:
+        raise ValueError(
+            "loss.iwae_samples > 1 trains on an importance-weighted bound, which only a variational family "
+            "provides (model.family='vae'): pass the step its family"
+        )
+    return adjust_loss
 
 
 def _microbatched(grad_fn, state: TrainState, inputs, keys, size: int):
@@ -171,18 +177,15 @@ def _microbatched(grad_fn, state: TrainState, inputs, keys, size: int):
 
 
 def eval_step(
-    state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective
+    state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective, family=None
 ) -> dict[str, jax.Array]:
-    """Sums over the valid rows of a padded batch (`batch['weight']` is 1 for real rows, 0 for padding)."""
+    """Sums over the valid rows of a padded batch (`batch['weight']` is 1 for real rows, 0 for padding).
+
+    `family` may choose the forward pass scored (`eval_output`) and add per-example terms (`eval_terms`)."""
     x, weight = batch["x"], batch["weight"]
-    if hasattr(model, "log_weights"):  # variational: one posterior sample per example, a fixed key
-        output = model.apply(
-            {"params": state.params, **state.model_state},
-            x,
-            train=False,
-            sample=True,
-            rngs={"latent": jax.random.PRNGKey(0)},
-        )
+    if family is not None and family.eval_output is not None:
+        variables = {"params": state.params, **state.model_state}
+        output = family.eval_output(model, variables, x, batch.get("mask"))
     else:
         output, _ = _apply(model, state.params, state.model_state, x, train=False, mask=batch.get("mask"))
     per_example = objective.per_example_reconstruction(output, x)
@@ -192,15 +195,14 @@ def eval_step(
         "mse": jnp.sum(weight * squared),
         "count": jnp.sum(weight),
     }
-    if hasattr(output, "log_variance"):  # -ELBO = reconstruction NLL + KL, in nats per example
-        kl = 0.5 * (jnp.square(output.mean) + jnp.exp(output.log_variance) - 1.0 - output.log_variance)
-        kl = kl.reshape(x.shape[0], -1).sum(axis=1)
-        metrics["kl"] = jnp.sum(weight * kl)
-        metrics["negative_elbo"] = jnp.sum(weight * (per_example + kl))
+    if family is not None and family.eval_terms is not None:
+        for name, term in family.eval_terms(output, per_example).items():
+            metrics[name] = jnp.sum(weight * term)
     return metrics
 
 
-def _bound_train_step(model, objective, schedule, log_norms: bool, microbatch_size: int) -> Callable:
+def _bound_train_step(model, objective, schedule, log_norms: bool, microbatch_size: int, family) -> Callable:
+    _loss_hook(family, objective)  # refuse an IWAE objective without its family before tracing
     return functools.partial(
         train_step,
         model=model,
@@ -208,6 +210,7 @@ def _bound_train_step(model, objective, schedule, log_norms: bool, microbatch_si
         schedule=schedule,
         log_norms=log_norms,
         microbatch_size=microbatch_size,
+        family=family,
     )
 
 
@@ -221,10 +224,11 @@ def make_train_step(
     log_norms: bool = True,
     placement=None,
     microbatch_size: int = 0,
+    family=None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """jit once; with `max_traces`, the step raises if it is traced (compiled) more often than that.
     `placement` (aejax.training.parallel.Placement) with backend 'pmap' gives the pmapped step instead."""
-    bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size)
+    bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size, family)
     if placement is not None and placement.backend == "pmap":
         return placement.compile(bound, donate=donate)
 
@@ -258,6 +262,7 @@ def make_fused_train_steps(
     donate: bool = True,
     microbatch_size: int = 0,
     steps: int = 0,
+    family=None,
 ) -> Callable:
     """`(state, x, y, idx_KxB) -> (state, metrics stacked over K)`: K train steps in one `lax.scan`, each on the
     rows idx[k] of the device-resident training data (and labels y, or None). Bit-identical to K calls of the
@@ -265,7 +270,7 @@ def make_fused_train_steps(
 
     `steps=1` gives the single step `(state, x, y, idx_B) -> (state, metrics)` on the rows idx_B, gathered
     inside the step: one dispatch per step instead of a gather and a step (fit's single-device loop)."""
-    bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size)
+    bound = _bound_train_step(model, objective, schedule, log_norms, microbatch_size, family)
 
     def fused(state: TrainState, x: jax.Array, y: jax.Array | None, idx: jax.Array):
         if steps == 1:
@@ -291,6 +296,6 @@ def _rows(x: jax.Array, y: jax.Array | None, idx_B: jax.Array) -> Batch:
 
 
 def make_eval_step(
-    model: nn.Module, objective: Objective
+    model: nn.Module, objective: Objective, family=None
 ) -> Callable[[TrainState, Batch], dict[str, jax.Array]]:
-    return jax.jit(functools.partial(eval_step, model=model, objective=objective))
+    return jax.jit(functools.partial(eval_step, model=model, objective=objective, family=family))
