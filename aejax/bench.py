@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model, get_family
+from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
 from aejax.training.loop import auto_microbatch_size, epoch_batches
@@ -57,7 +58,7 @@ MARKERS = ("<!-- step-throughput:begin -->", "<!-- step-throughput:end -->")
 
 
 def _objective(spec: ModelSpec) -> Objective:
-    if spec.family == "vae":
+    if get_family(spec.family).variational:  # the ELBO: Bernoulli likelihood and the KL to the prior
         return Objective("bernoulli", regularizers=(("kl", "kl_standard_normal", 1.0),))
     return Objective("mse")
 

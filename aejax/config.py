@@ -28,6 +28,36 @@ DEFAULT_CONFIG_FILE = CONFIGS_DIR / "default.py"
 # Keys whose children are user-chosen labels rather than schema keys; each child has these fields (regularizer
 # entries may add settings: keyword arguments of their function).
 OPEN_MAPPINGS = {"loss.regularizers": {"fn": str, "weight": float}}
+# Mappings of keyword settings for a part named by import path, kept whole and checked against the part's fields.
+FREE_MAPPINGS = ("model.encoder_settings", "model.decoder_settings")
+# Flat `model.*` keys of configs written before families had their own blocks -> where they live now. A config
+# file that sets an old key gets an error naming the new one; a workdir's config.json is read with them moved.
+MOVED_KEYS = {
+    "model.vq_num_embeddings": "model.vqvae.num_embeddings",
+    "model.vq_embedding_dim": "model.vqvae.embedding_dim",
+    "model.cell": "model.sequence.cell",
+    "model.rnn_hidden": "model.sequence.hidden",
+    "model.rnn_layers": "model.sequence.layers",
+    "model.bidirectional": "model.sequence.bidirectional",
+    "model.teacher_forcing": "model.sequence.teacher_forcing",
+    "model.code_each_step": "model.sequence.code_each_step",
+    "model.patch_size": "model.attention.patch_size",
+    "model.model_dim": "model.attention.model_dim",
+    "model.num_heads": "model.attention.num_heads",
+    "model.attention_layers": "model.attention.layers",
+    "model.mlp_dim": "model.attention.mlp_dim",
+    "model.num_memory": "model.attention.num_memory",
+    "model.mask_ratio": "model.attention.mask_ratio",
+    "model.capsule_conv_features": "model.capsule.conv_features",
+    "model.capsule_conv_kernel": "model.capsule.conv_kernel",
+    "model.primary_channels": "model.capsule.primary_channels",
+    "model.primary_dim": "model.capsule.primary_dim",
+    "model.primary_kernel": "model.capsule.primary_kernel",
+    "model.primary_stride": "model.capsule.primary_stride",
+    "model.num_capsules": "model.capsule.num_capsules",
+    "model.capsule_dim": "model.capsule.capsule_dim",
+    "model.routing_iterations": "model.capsule.routing_iterations",
+}
 # Fields an open-mapping entry may add beyond the required ones, with their types.
 OPTIONAL_FIELDS = {"loss.regularizers": {"warmup": str, "warmup_steps": int}}
 
@@ -83,8 +113,32 @@ def config_names() -> list[str]:
 
 
 def load_default() -> ml_collections.ConfigDict:
-    """A fresh copy of the default config (every key declared)."""
-    return _packaged_config("default")
+    """A fresh copy of the default config (every key declared), with the block `model.<family>` of every
+    registered family that has settings (aejax.families), at its defaults."""
+    return with_family_blocks(_packaged_config("default"))
+
+
+def with_family_blocks(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` with the block of every registered family that it lacks, at the family's defaults."""
+    for path, defaults in family_blocks().items():
+        section, name = path.rsplit(".", 1)
+        if section in config and name not in config[section]:
+            set_path(config, path, ml_collections.ConfigDict(defaults))
+    return config
+
+
+def family_blocks() -> dict[str, dict[str, Any]]:
+    """`model.<family>` path -> default settings, for the registered families that keep their settings there."""
+    from aejax import (
+        families,
+    )  # imports JAX: config files load without it (the CLI tunes the allocator first)
+
+    blocks = {}
+    for name in families.family_names():
+        family = families.get_family(name)
+        if family.settings is not None and family.settings_block.startswith("model."):
+            blocks[family.settings_block] = family.default_settings()
+    return blocks
 
 
 def get_config(name_or_path: str | Path) -> ml_collections.ConfigDict:
@@ -100,6 +154,7 @@ def get_config(name_or_path: str | Path) -> ml_collections.ConfigDict:
         config = _packaged_config(path.name)
     else:
         config = _load_module_config(path)
+    with_family_blocks(config)  # a config file may build its own ConfigDict without the families' blocks
     validate(config)
     return config
 
@@ -109,7 +164,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in config.items():
         path = f"{prefix}{key}"
-        if path in OPEN_MAPPINGS:
+        if path in OPEN_MAPPINGS or path in FREE_MAPPINGS:
             flat[path] = _to_plain(value)
         elif isinstance(value, Mapping | ml_collections.ConfigDict):
             flat.update(flatten(value, f"{path}."))
@@ -152,6 +207,7 @@ def _check_type(key: str, value: Any, expected: Any) -> None:
 
 def validate(config: Mapping[str, Any]) -> None:
     """Raise ValueError on an unknown key, a missing key or a value of the wrong type."""
+    _check_family_and_parts(config)
     schema = flatten(load_default())
     given = flatten(config)
     for key, value in given.items():
@@ -159,16 +215,46 @@ def validate(config: Mapping[str, Any]) -> None:
             check_sweep_key(config, key.removeprefix(SWEEP_PREFIX), value)
             continue
         if key not in schema:
-            raise ValueError(f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?")
+            raise ValueError(unknown_key_message(key, schema))
         if key in OPEN_MAPPINGS:
             _validate_open_mapping(key, value)
+        elif key in FREE_MAPPINGS:
+            if not isinstance(value, Mapping):
+                raise ValueError(f"config key {key!r} expects a mapping of keyword settings, got {value!r}")
         else:
             _check_type(key, value, schema[key])
-    missing = sorted(set(schema) - set(given))
+    blocks = tuple(f"{path}." for path in family_blocks())  # a family's block may be left out: its defaults
+    missing = sorted(k for k in set(schema) - set(given) if not k.startswith(blocks))
     if missing:
         raise ValueError(
             f"config is missing keys {missing}; start experiments from aejax.config.load_default()"
         )
+
+
+def unknown_key_message(key: str, schema: Iterable[str]) -> str:
+    """The error for a key the schema lacks: where it moved to, or the closest valid key."""
+    if key in MOVED_KEYS:
+        return (
+            f"config key {key!r} moved to {MOVED_KEYS[key]!r} (a family's own settings live in its block "
+            "model.<family>)"
+        )
+    return f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?"
+
+
+def _check_family_and_parts(config: Mapping[str, Any]) -> None:
+    """The family must resolve (a registered name or an import path) and parts named by import path must take
+    the settings given for them."""
+    model = config.get("model") if isinstance(config, Mapping | ml_collections.ConfigDict) else None
+    if not model or not isinstance(model.get("family"), str):
+        return  # the schema check names what is missing or mistyped
+    from aejax.families import get_family  # imports JAX (see family_blocks)
+    from aejax.models.registry import check_part
+
+    get_family(model["family"])
+    for role in ("encoder", "decoder"):
+        path, settings = model.get(role), model.get(f"{role}_settings") or {}
+        if isinstance(path, str) and ":" in path:
+            check_part(path, role, _to_plain(settings))
 
 
 def sweep_values(config: Mapping[str, Any]) -> dict[str, list]:
@@ -257,10 +343,12 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
         if key.startswith(SWEEP_PREFIX):  # a list of values for one swept key, checked by validate
             set_path(config, key, tuple(value) if isinstance(value, list) else value)
             continue
-        open_parent = next((m for m in OPEN_MAPPINGS if key.startswith(m + ".")), None)
+        open_parent = next((m for m in (*OPEN_MAPPINGS, *FREE_MAPPINGS) if key.startswith(m + ".")), None)
         if open_parent is None and key not in schema:
-            raise ValueError(f"unknown config key {key!r}; did you mean {_closest(key, schema)!r}?")
-        if open_parent is not None:
+            raise ValueError(unknown_key_message(key, schema))
+        if open_parent in FREE_MAPPINGS:
+            pass  # a part's keyword setting: checked against the part's fields by validate
+        elif open_parent is not None:
             field_type = OPEN_MAPPINGS[open_parent].get(key.rsplit(".", 1)[-1])
             if field_type is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
@@ -298,7 +386,8 @@ def from_json(text: str) -> ml_collections.ConfigDict:
     raw = json.loads(text)
     config = load_default()
     for key, value in flatten(raw).items():
-        if key in OPEN_MAPPINGS:
+        key = MOVED_KEYS.get(key, key)  # a run written before families had their own blocks
+        if key in OPEN_MAPPINGS or key in FREE_MAPPINGS:
             config_node = config
             *parents, leaf = key.split(".")
             for part in parents:

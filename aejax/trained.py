@@ -17,7 +17,7 @@ import numpy as np
 from aejax import config as config_lib
 from aejax.data.dataset import check_array
 from aejax.diagnostics import code_statistics, psnr
-from aejax.models import Autoencoder, ModelSpec, build_model
+from aejax.families import Family, get_family, model_from_config
 from aejax.objectives import Corruption, Objective
 from aejax.objectives.jacobian import jacobian_frobenius_sq
 from aejax.training import Checkpointer, TrainSpec, TrainState, create_train_state, evaluate, make_eval_step
@@ -25,18 +25,7 @@ from aejax.training.metrics_log import write_atomic
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
-
-
-def model_from_config(config: ml_collections.ConfigDict, input_shape: tuple[int, ...]):
-    """An Autoencoder, or a VariationalAutoencoder whose likelihood is `loss.reconstruction`."""
-    spec = ModelSpec.from_mapping(config.model.to_dict())
-    return build_model(
-        spec,
-        input_shape,
-        config.loss.reconstruction,
-        config.loss.gaussian_scale,
-        adversarial=config.adversarial.to_dict(),
-    )
+SWEEP_RECORD = "sweep.json"  # a sweep's workdir: its grid (aejax.sweep), the members in member_<i>/
 
 
 def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
@@ -50,7 +39,7 @@ def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
         binarize=config.data.binarize == "dynamic",
         reconstruction_weight=config.loss.reconstruction_weight,
     )
-    if objective.iwae_samples > 1 and config.model.family != "vae":
+    if objective.iwae_samples > 1 and not get_family(config.model.family).variational:
         raise ValueError("loss.iwae_samples > 1 needs a variational model (model.family='vae')")
     for label, fn, *_ in objective.regularizers:
         if fn == "kl_sparsity" and config.model.code_activation != "sigmoid":
@@ -70,7 +59,7 @@ def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
 class Trained:
     """A trained model with its state and config; array methods take and return NumPy, batch first."""
 
-    model: Autoencoder
+    model: Any  # the family's flax Module
     objective: Objective
     state: TrainState
     config: ml_collections.ConfigDict
@@ -79,6 +68,11 @@ class Trained:
     workdir: Path | None = None
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
     batch_size: int = 1024
+
+    @cached_property
+    def family(self) -> Family:
+        """The model's family record (aejax.families), from `config.model.family`."""
+        return get_family(self.config.model.family)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -103,11 +97,11 @@ class Trained:
             "encode": jax.jit(lambda v, x: model.apply(v, x, train=False, method="encode")),
             "decode": jax.jit(lambda v, z: model.apply(v, z, train=False, method="decode")),
             "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
-            "score": jax.jit(lambda v, x: _score(model, per_example, v, x)),
+            "score": jax.jit(lambda v, x: _score(model, self.family, per_example, v, x)),
             "code_indices": jax.jit(lambda v, x: model.apply(v, x, method="code_indices")),
             "code_symbols": jax.jit(lambda v, x: model.apply(v, x, method="code_symbols")),
             "decode_symbols": jax.jit(lambda v, s: model.apply(v, s, method="decode_symbols")),
-            "eval_step": make_eval_step(model, self.objective),
+            "eval_step": make_eval_step(model, self.objective, self.family),
             "jacobian_frobenius_sq": jax.jit(
                 lambda v, x: jacobian_frobenius_sq(
                     lambda inputs: model.apply(v, inputs, train=False, method="encode"), x
@@ -153,9 +147,10 @@ class Trained:
         return self._batched("reconstruct", self._check(x, self.input_shape, "reconstruct"))
 
     def score(self, x) -> np.ndarray:
-        """Per-example anomaly score, higher = more anomalous: the configured reconstruction loss, or for a
-        variational model the -ELBO in nats (one posterior sample with a fixed key plus the closed-form KL);
-        `log_likelihood` gives the importance-sampled -log p(x) instead."""
+        """Per-example anomaly score, higher = more anomalous: the family's `anomaly_term` of evaluation, by
+        default the configured reconstruction loss; for a variational model the -ELBO in nats (one posterior
+        sample with a fixed key plus the closed-form KL); `log_likelihood` gives the importance-sampled
+        -log p(x) instead."""
         return self._batched("score", self._check(x, self.input_shape, "score"))
 
     def jacobian_norm(self, x) -> np.ndarray:
@@ -187,15 +182,17 @@ class Trained:
         }
 
     # ------------------------------------------------------------------ generative families
-    def _require(self, method: str, what: str):
-        if not hasattr(self.model, method):
+    def _require(self, capability: str, what: str):
+        if not getattr(self.family, capability):
             raise ValueError(
-                f"{what} needs a generative model (model.family='vae' or 'aae'), got {type(self.model).__name__}"
+                f"{what} needs a {capability} family (model.family='vae'"
+                + (" or 'aae'" if capability == "generative" else "")
+                + f"), got {self.family.name!r}"
             )
 
     def sample(self, num: int, seed: int = 0) -> np.ndarray:
         """`num` draws z from the model's prior, decoded to the data space (the decoder's mean)."""
-        self._require("prior_sample", "sample")
+        self._require("generative", "sample")
         if num < 1:
             raise ValueError(f"sample needs num >= 1, got {num}")
         z = self.model.apply(self._variables(), jax.random.PRNGKey(seed), num, method="prior_sample")
@@ -229,7 +226,7 @@ class Trained:
     def log_likelihood(self, x, num_samples: int = 5000, chunk: int = 500, seed: int = 0) -> np.ndarray:
         """Per-example importance-sampled estimate of log p(x) in nats, log (1/k) sum_i p(x, z_i) / q(z_i|x)
         with k = num_samples, accumulated `chunk` samples at a time (memory does not grow with k)."""
-        self._require("log_weights", "log_likelihood")
+        self._require("variational", "log_likelihood")
         x = self._check(x, self.input_shape, "log_likelihood")
         chunk = max(1, min(chunk, num_samples))
         if num_samples % chunk:
@@ -257,8 +254,13 @@ class Trained:
 
     def code_indices(self, x) -> np.ndarray:
         """VQ-VAE: (batch, num_latents) codebook indices of each example's code vectors."""
-        self._require("code_indices", "code_indices")
-        return self._batched("code_indices", self._check(x, self.input_shape, "code_indices"))
+        x = self._check(x, self.input_shape, "code_indices")
+        try:
+            return self._batched("code_indices", x)
+        except AttributeError as error:  # flax: the module has no such method
+            raise ValueError(
+                f"code_indices needs a model with a codebook (model.family='vqvae'), got {self.family.name!r}"
+            ) from error
 
     def output_field(self, x, field: str) -> np.ndarray:
         """One array field of the model's output record for each row of `x` (evaluation mode), e.g. a capsule
@@ -281,7 +283,7 @@ class Trained:
         """Attention weights of an attention-family model for a few examples: name -> (batch, heads, Tq, Tk)."""
         x = self._check(x, self.input_shape, "attention")
         out = self.model.apply(self._variables(), jnp.asarray(x), train=False)
-        if not hasattr(out, "attention"):
+        if getattr(out, "attention", None) is None:
             raise ValueError(
                 f"attention weights need model.family='attention', got {type(self.model).__name__}"
             )
@@ -329,12 +331,16 @@ class Trained:
         return directory
 
 
-def _score(model, per_example, variables, x):
-    if not hasattr(model, "log_weights"):
-        return per_example(model.apply(variables, x, train=False), x)
-    out = model.apply(variables, x, train=False, sample=True, rngs={"latent": jax.random.PRNGKey(0)})
-    kl = 0.5 * (jnp.square(out.mean) + jnp.exp(out.log_variance) - 1.0 - out.log_variance)
-    return per_example(out, x) + jnp.sum(kl.reshape(x.shape[0], -1), axis=1)
+def _score(model, family: Family, per_example, variables, x):
+    """Per example, the family's anomaly term of evaluation (default: the reconstruction loss)."""
+    if family.eval_output is not None:
+        output = family.eval_output(model, variables, x)
+    else:
+        output = model.apply(variables, x, train=False)
+    reconstruction = per_example(output, x)
+    if family.anomaly_term == "reconstruction":
+        return reconstruction
+    return family.eval_terms(output, reconstruction)[family.anomaly_term]
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:
@@ -366,7 +372,8 @@ def load(workdir: str | Path, step: int | None = None) -> Trained:
     model = model_from_config(config, input_shape)
     train_spec = TrainSpec(**config.train.to_dict())
     tx, _ = train_spec.build_optimizer(run["total_steps"])
-    template = create_train_state(model, tx, input_shape, config.seed)
+    family = get_family(config.model.family)
+    template = create_train_state(model, tx, input_shape, config.seed, family.init_extras)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.checkpoint.max_to_keep)
     try:
         state, _ = checkpointer.restore(template, step)

@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import optax
 
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
 from aejax.training.parallel import Placement

@@ -13,7 +13,8 @@ import pytest
 from conftest import REPO
 
 import aejax
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model, get_family
+from aejax.models import ModelSpec
 from aejax.models.aae import AdversarialSpec, mixture_means, sample_prior
 from aejax.objectives import Objective
 from aejax.training import Checkpointer, CheckpointSpec, TrainSpec, create_train_state, run_training
@@ -37,7 +38,7 @@ def _model(prior="gaussian", latent_dim=2, **settings):
 
 
 def _state(model, ae_learning_rate=1e-3, seed=0):
-    return create_train_state(model, optax.adam(ae_learning_rate), (D,), seed)
+    return create_train_state(model, optax.adam(ae_learning_rate), (D,), seed, get_family("aae").init_extras)
 
 
 def _step(model, **kwargs):

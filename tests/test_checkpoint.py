@@ -6,7 +6,8 @@ import optax
 import pytest
 
 import aejax
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.training import Checkpointer, CheckpointError, create_train_state
 
 

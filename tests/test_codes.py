@@ -13,7 +13,8 @@ import pytest
 import aejax
 from aejax import entropy_coding
 from aejax.codec import HEADER_BYTES, Codec
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.models import bottleneck as bn
 from aejax.tasks import compression, hashing, ksparse
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import aejax
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 
 
 @pytest.mark.parametrize("norm", ["none", "batch", "group", "layer"])

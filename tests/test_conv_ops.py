@@ -10,7 +10,8 @@ import numpy as np
 import optax
 import pytest
 
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.models import conv_ops as co
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step

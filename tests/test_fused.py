@@ -49,7 +49,8 @@ def test_indexed_step_is_the_plain_step_on_the_gathered_rows():
     import jax.numpy as jnp
     import optax
 
-    from aejax.models import ModelSpec, build_model
+    from aejax.families import build_model
+    from aejax.models import ModelSpec
     from aejax.objectives import Objective
     from aejax.training import create_train_state, make_train_step
     from aejax.training.steps import make_indexed_train_step

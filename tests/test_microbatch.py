@@ -14,7 +14,8 @@ import optax
 import pytest
 
 import aejax
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
 from aejax.training.loop import auto_microbatch_size

@@ -8,13 +8,13 @@ import numpy as np
 import optax
 import pytest
 
+from aejax.families import build_model
 from aejax.models import (
     ACTIVATIONS,
     DECODERS,
     ENCODERS,
     KERNEL_INITS,
     ModelSpec,
-    build_model,
     get_activation,
     get_kernel_init,
 )

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from aejax.models import AutoencoderOutput, ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import AutoencoderOutput, ModelSpec
 from aejax.objectives import (
     RECONSTRUCTION_LOSSES,
     REGULARIZERS,

@@ -13,7 +13,8 @@ from jax.sharding import PartitionSpec as P
 from parallel_case import run_case
 
 import aejax
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
 from aejax.training.parallel import Placement, resolve_backend

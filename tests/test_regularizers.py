@@ -15,7 +15,8 @@ from sklearn.decomposition import PCA
 
 import aejax.config as config_lib
 import aejax.objectives.jacobian as jacobian_module
-from aejax.models import AutoencoderOutput, ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import AutoencoderOutput, ModelSpec
 from aejax.objectives import (
     CORRUPTIONS,
     Corruption,

@@ -7,7 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.training import (
     TrainSpec,

@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 import aejax
-from aejax.models import ModelSpec, build_model
+from aejax.families import build_model
+from aejax.models import ModelSpec
 from aejax.models.vae import (
     bernoulli_log_likelihood,
     diagonal_gaussian_log_density,

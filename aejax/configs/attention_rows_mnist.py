@@ -17,10 +17,10 @@ def get_config():
     config.data.as_sequences = True
     config.model.family = "attention"
     config.model.latent_dim = 32
-    config.model.model_dim = 128
-    config.model.num_heads = 4
-    config.model.mlp_dim = 256
-    config.model.attention_layers = 2
+    config.model.attention.model_dim = 128
+    config.model.attention.num_heads = 4
+    config.model.attention.mlp_dim = 256
+    config.model.attention.layers = 2
     config.model.output_activation = "sigmoid"
     config.train.epochs = 10
     config.train.batch_size = 128

@@ -46,15 +46,20 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout = 0.0
     config.model.layer_norm = False
     config.model.tied_weights = False  # decoder kernels = encoder kernels transposed (mirrored MLP only)
+    # A registered family (aejax.families; `aejax.families.family_names()`) or a Family by import path
+    # ("my_pkg.models:MY_FAMILY"). Settings every family shares live here in `model`; a family's own settings
+    # live in its block `model.<family>` below (the adversarial autoencoder's in `adversarial`).
     # autoencoder | vae (Gaussian q(z|x) with a standard normal prior; loss.reconstruction is the likelihood:
     # bernoulli | gaussian (fixed loss.gaussian_scale) | gaussian_learned (per-feature learned scale)) |
-    # aae (adversarial autoencoder: a discriminator matches the codes to a prior; see `adversarial` below).
-    # vqvae (van den Oord et al. 2017: the code is cut into latent_dim / vq_embedding_dim vectors, each snapped to
-    # the nearest of vq_num_embeddings codebook entries; add the vq_codebook and vq_commitment regularizers).
-    # sequence | attention | capsule: see their settings below.
+    # aae (adversarial autoencoder: a discriminator matches the codes to a prior; see `adversarial` below) |
+    # vqvae (van den Oord et al. 2017; model.vqvae; add the vq_codebook and vq_commitment regularizers) |
+    # sequence | attention | capsule (their blocks below).
     config.model.family = "autoencoder"
-    config.model.vq_num_embeddings = 512
-    config.model.vq_embedding_dim = 8
+    # An encoder or decoder named by import path ("my_pkg.parts:MyEncoder", a flax Module class) is built with
+    # these keyword settings, checked against its fields; it also gets latent_dim (the code width the family
+    # needs) and input_shape (encoder) or output_shape (decoder) when it declares those fields.
+    config.model.encoder_settings = ml_collections.ConfigDict()
+    config.model.decoder_settings = ml_collections.ConfigDict()
     # Convolutional parts: strided 'SAME' convolutions (channels per stage), a dense bottleneck, and a mirrored
     # decoder; H and W must be divisible by conv_stride ** len(conv_features).
     config.model.conv_features = (32, 64)
@@ -77,38 +82,14 @@ def get_config() -> ml_collections.ConfigDict:
     # (Makhzani & Frey's remedy for dead units).
     config.model.topk_start = 0
     config.model.topk_schedule_steps = 0
-    # family 'sequence': seq2seq RNN autoencoder on (time, features) examples (data.as_sequences for images);
-    # teacher forcing in training (teacher_forcing < 1: scheduled sampling), free running in evaluation.
-    config.model.cell = "lstm"  # lstm | gru
-    config.model.rnn_hidden = 64
-    config.model.rnn_layers = 1  # stacked encoder and decoder
-    config.model.bidirectional = False  # encoder only
-    config.model.teacher_forcing = 1.0
-    config.model.code_each_step = (
-        False  # the decoder reads the code at every step, not only in its first state
-    )
-    # family 'attention': transformer on time steps or p x p image patches, pooled to the code; the decoder's
-    # learned queries cross-attend to num_memory tokens made from the code. mask_ratio > 0 hides that fraction
-    # of tokens from the encoder in training (pair with loss.reconstruction='hidden_mse').
-    config.model.patch_size = 4
-    config.model.model_dim = 64
-    config.model.num_heads = 4
-    config.model.attention_layers = 2
-    config.model.mlp_dim = 128
-    config.model.num_memory = 4
-    config.model.mask_ratio = 0.0
-    # family 'capsule' (Sabour et al. 2017): conv -> primary capsules -> routing-by-agreement -> num_capsules
-    # capsules of capsule_dim (latent_dim must be their product) -> poses masked by the longest capsule ->
-    # MLP decoder of widths model.hidden.
-    config.model.capsule_conv_features = 64
-    config.model.capsule_conv_kernel = 9
-    config.model.primary_channels = 8
-    config.model.primary_dim = 8
-    config.model.primary_kernel = 9
-    config.model.primary_stride = 2
-    config.model.num_capsules = 10
-    config.model.capsule_dim = 16
-    config.model.routing_iterations = 3
+    # A family's own settings live in its block `model.<family>`, added to this schema from the family's settings
+    # dataclass (aejax/families/settings.py holds the built-in ones, with their defaults and meaning):
+    #   model.vqvae: num_embeddings, embedding_dim
+    #   model.sequence: cell (lstm | gru), hidden, layers, bidirectional, teacher_forcing, code_each_step
+    #   model.attention: patch_size, model_dim, num_heads, layers, mlp_dim, num_memory, mask_ratio
+    #   model.capsule: conv_features, conv_kernel, primary_channels, primary_dim, primary_kernel,
+    #                  primary_stride, num_capsules, capsule_dim, routing_iterations
+    # e.g. config.model.sequence.cell = "gru" or --config.model.sequence.cell=gru.
 
     config.loss = ml_collections.ConfigDict()
     # mse | l1 | bernoulli | observed_sse | gaussian | gaussian_learned | hidden_mse (masked-patch attention);

@@ -12,5 +12,5 @@ from aejax.config import get_config as _named
 
 def get_config():
     config = _named("lstm_rows_mnist")
-    config.model.cell = "gru"
+    config.model.sequence.cell = "gru"
     return config

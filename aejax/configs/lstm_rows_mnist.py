@@ -17,14 +17,14 @@ def get_config():
     config.data.flatten = False
     config.data.as_sequences = True
     config.model.family = "sequence"
-    config.model.cell = "lstm"
-    config.model.rnn_hidden = 256
+    config.model.sequence.cell = "lstm"
+    config.model.sequence.hidden = 256
     config.model.latent_dim = 32
     config.model.output_activation = "sigmoid"
     # Trained as it is evaluated (free running, teacher_forcing=0) with the code fed to every decoder step: on
     # MNIST rows the LSTM reached test MSE 0.028 after 8 epochs, against 0.051 with teacher forcing alone.
-    config.model.teacher_forcing = 0.0
-    config.model.code_each_step = True
+    config.model.sequence.teacher_forcing = 0.0
+    config.model.sequence.code_each_step = True
     config.train.epochs = 15
     config.train.batch_size = 128
     config.train.learning_rate = 2e-3

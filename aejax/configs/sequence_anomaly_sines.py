@@ -17,12 +17,12 @@ def get_config():
     config.data.sequence_length = 64
     config.data.flatten = False
     config.model.family = "sequence"
-    config.model.cell = "lstm"
-    config.model.rnn_hidden = 64
+    config.model.sequence.cell = "lstm"
+    config.model.sequence.hidden = 64
     config.model.latent_dim = 16
     config.model.output_activation = "identity"
-    config.model.teacher_forcing = 0.0  # trained free running, as it is evaluated
-    config.model.code_each_step = True
+    config.model.sequence.teacher_forcing = 0.0  # trained free running, as it is evaluated
+    config.model.sequence.code_each_step = True
     config.train.epochs = 30
     config.train.batch_size = 64
     config.train.learning_rate = 3e-3

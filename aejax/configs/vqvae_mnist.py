@@ -13,8 +13,8 @@ def get_config():
     config = _named("ae_mnist")
     config.model.family = "vqvae"
     config.model.latent_dim = 32
-    config.model.vq_embedding_dim = 8
-    config.model.vq_num_embeddings = 64
+    config.model.vqvae.embedding_dim = 8
+    config.model.vqvae.num_embeddings = 64
     config.loss.regularizers = {
         "codebook": {"fn": "vq_codebook", "weight": 1.0},
         "commitment": {"fn": "vq_commitment", "weight": 0.25},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -138,7 +138,6 @@ class AdversarialAutoencoder(Autoencoder):
     """
 
     adversarial: AdversarialSpec = AdversarialSpec()
-    family: ClassVar[str] = "aae"
 
     def setup(self):
         self.discriminator = Discriminator(

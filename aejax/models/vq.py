@@ -60,7 +60,7 @@ class VQAutoencoder(nn.Module):
     def setup(self):
         if self.latent_dim % self.embedding_dim:
             raise ValueError(
-                f"model.latent_dim ({self.latent_dim}) must be a multiple of model.vq_embedding_dim "
+                f"model.latent_dim ({self.latent_dim}) must be a multiple of model.vqvae.embedding_dim "
                 f"({self.embedding_dim}): the code is cut into vectors of that size"
             )
         self.quantizer = VectorQuantizer(self.num_embeddings, self.embedding_dim)

@@ -7,7 +7,6 @@ function of a `Forward`; configs name it as `"my_pkg.penalties:orthogonality"`.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from aejax._registry import lookup
+from aejax._registry import import_object, lookup
 from aejax.objectives.forward import Forward
 from aejax.objectives.jacobian import hutchinson_frobenius_sq, jacobian_frobenius_sq
 
@@ -255,15 +254,7 @@ def resolve_regularizer(name: str) -> Regularizer:
     """A registered name (e.g. 'code_l2') or an import path 'package.module:function'."""
     if ":" not in name:
         return lookup(REGULARIZERS, name, "regularizer (or use 'package.module:function')")
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as err:  # ImportError, or whatever the user's module raised while importing
-        raise ValueError(f"regularizer {name!r}: importing module {module_name!r} failed ({err!r})") from err
-    fn = getattr(module, attr, None)
-    if fn is None or not callable(fn):
-        raise ValueError(f"regularizer {name!r}: module {module_name!r} has no callable {attr!r}")
-    return fn
+    return import_object(name, f"regularizer {name!r}", "callable", callable)
 
 
 def regularizer_settings(name: str) -> list[str] | None:

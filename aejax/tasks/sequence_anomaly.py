@@ -19,8 +19,11 @@ from sklearn import metrics as sk_metrics
 
 from aejax.data import Dataset
 from aejax.data.sequences import ANOMALY_KINDS, moving_average_zscore_scores, sines_with_anomalies
+from aejax.families import get_family
+from aejax.fitting import fit, get_dataset
 from aejax.plots import plt, save_figure
 from aejax.tasks.anomaly import save_roc_curves
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 
@@ -60,11 +63,9 @@ def save_examples(path, x, reconstruction, steps, step_labels, titles, count: in
 def run_sequence_anomaly(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
-    from aejax.api import fit, get_dataset
-
     if data is None and config.data.source != "sines":
         raise ValueError("task 'sequence_anomaly' trains on clean generated sines: set data.source='sines'")
-    if config.model.family not in ("sequence", "attention"):
+    if not get_family(config.model.family).sequential:
         raise ValueError(
             f"task 'sequence_anomaly' needs a sequence model: model.family 'sequence' or 'attention', got "
             f"{config.model.family!r}"
@@ -132,3 +133,14 @@ def run_sequence_anomaly(
                 count=shown.size,
             )
     return report
+
+
+def sequence_anomaly_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"sequence_anomaly: {method} AUROC per sequence {report[method]['auroc_sequence']:.4f}, per time step "
+        f"{report[method]['auroc_timestep']:.4f}"
+        for method in ("autoencoder", "moving_average_zscore")
+    ]
+
+
+register_task("sequence_anomaly", run_sequence_anomaly, sequence_anomaly_lines)
