@@ -1,19 +1,33 @@
-"""aejax: a JAX/Flax functional research framework for autoencoders."""
+"""aejax: a JAX/Flax functional research framework for autoencoders.
 
-# first, before JAX starts threads: glibc keeps freed memory for XLA-CPU's next step (AEJAX_KEEP_FREED_MEMORY=0
-# turns it off; see aejax.host_memory)
-from aejax.host_memory import keep_freed_memory
+Nothing runs on import: each public name is imported on first use (PEP 562), so `import aejax` does not import
+JAX, and `aejax train` can tune glibc's allocator before JAX starts its threads (aejax.host_memory).
+"""
 
-keep_freed_memory()
+from __future__ import annotations
 
-from aejax import baselines, config, data, models, objectives, plots, tasks, training
-from aejax.api import fit, get_dataset, run_task
-from aejax.codec import Codec
-from aejax.config import get_config, load_default
-from aejax.sweep import sweep
-from aejax.trained import Trained, load
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# The public API: name -> the module that defines it. (The TYPE_CHECKING imports below repeat it for type
+# checkers and editors; tests/test_host_memory.py checks that the two agree.)
+_EXPORTS = {
+    "Codec": "aejax.codec",
+    "Trained": "aejax.trained",
+    "fit": "aejax.api",
+    "get_config": "aejax.config",
+    "get_dataset": "aejax.api",
+    "keep_freed_memory": "aejax.host_memory",
+    "load": "aejax.trained",
+    "load_default": "aejax.config",
+    "run_task": "aejax.api",
+    "sweep": "aejax.sweep",
+}
+_SUBMODULES = ("baselines", "config", "data", "models", "objectives", "plots", "tasks", "training")
 
 __all__ = [
     "Codec",
@@ -35,3 +49,39 @@ __all__ = [
     "tasks",
     "training",
 ]
+
+if TYPE_CHECKING:
+    from aejax import baselines, config, data, models, objectives, plots, tasks, training
+    from aejax.api import fit, get_dataset, run_task
+    from aejax.codec import Codec
+    from aejax.config import get_config, load_default
+    from aejax.host_memory import keep_freed_memory
+    from aejax.sweep import sweep
+    from aejax.trained import Trained, load
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"aejax.{name}")  # the import system also binds it here
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'aejax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups find it without calling this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The import system binds each submodule it loads as an attribute of its package: `aejax.sweep` (the
+    function) must stay the function once the module `aejax.sweep` is imported, by whichever code imports it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return  # the module stays reachable as sys.modules["aejax.sweep"] and by `from aejax.sweep import`
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

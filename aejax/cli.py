@@ -20,6 +20,7 @@ from typing import Any
 from aejax import config as config_lib
 
 logger = logging.getLogger("aejax")
+KEEP_FREED_MEMORY_OFF = "--no-keep-freed-memory"
 
 
 def _split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -45,6 +46,12 @@ def _split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aejax", description="Autoencoders in JAX/Flax.")
+    parser.add_argument(  # main() reads it before JAX is imported, wherever it stands on the command line
+        KEEP_FREED_MEMORY_OFF,
+        action="store_true",
+        help="leave glibc's allocator settings alone; by default, computing on the CPU, aejax keeps freed memory "
+        "for XLA's next step (aejax/host_memory.py; AEJAX_KEEP_FREED_MEMORY=0 does the same)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train (or resume) an experiment; --config.a.b=value overrides keys")
     train.add_argument("--config", required=True, help="experiment file (experiments/*.py) or its name")
@@ -284,6 +291,15 @@ def _print_train_summary(results: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # First, before anything imports JAX (the parser imports aejax.bench): glibc keeps freed memory for XLA-CPU's
+    # next step unless the flag, wherever it stands, says no (aejax.host_memory).
+    keep_freed_memory = KEEP_FREED_MEMORY_OFF not in argv
+    argv = [item for item in argv if item != KEEP_FREED_MEMORY_OFF]
+    if keep_freed_memory:
+        from aejax import host_memory
+
+        if host_memory.computes_on_cpu():
+            host_memory.keep_freed_memory()
     rest, overrides = _split_overrides(argv)
     args = _parser().parse_args(rest)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

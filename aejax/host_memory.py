@@ -11,43 +11,83 @@ fused by `lax.scan`, which allocates once per dispatch) do not change.
 
 `keep_freed_memory()` asks glibc to serve every block from its main heap (`M_MMAP_MAX=0`, `M_ARENA_MAX=1`)
 and to keep what is freed there for the next block (`M_TRIM_THRESHOLD` at its maximum). The cost is that the
-process keeps its peak heap size until it exits. `import aejax` calls it before it imports JAX; set
-`AEJAX_KEEP_FREED_MEMORY=0` to leave glibc's defaults. It only reaches threads that have not allocated yet:
-a script that imports JAX first, or starts its computations before importing aejax, gets part of the effect
-(the conv step above: 5,800 faults per step instead of 0).
+process keeps its peak heap size until it exits. It changes the whole process, so nothing applies it on import:
+the `aejax` command does, first thing, when JAX will compute on the CPU (`computes_on_cpu`; `aejax
+--no-keep-freed-memory ...` leaves glibc's defaults), and a Python script calls `aejax.keep_freed_memory()`
+itself, before it imports JAX. `AEJAX_KEEP_FREED_MEMORY=0` turns it off in both. It only reaches threads that
+have not allocated yet: a script that imports JAX first, or starts its computations before the call, gets part
+of the effect (the conv step above: 5,800 faults per step instead of 0).
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 import sys
+from collections.abc import Callable
 
 # glibc's mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
+# What keep_freed_memory sets, in this order. M_ARENA_MAX comes last because it cannot be undone: glibc ignores
+# mallopt(M_ARENA_MAX, 0), so its default (0: a limit from the core count) cannot be set back.
+SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_ARENA_MAX, 1))
+# glibc's defaults (mallopt(3)), set back when a later setting fails. Setting either of these also freezes
+# glibc's dynamic mmap threshold where it stands, which no mallopt call undoes.
+GLIBC_DEFAULTS = {M_MMAP_MAX: 65536, M_TRIM_THRESHOLD: 128 * 1024}
 ENV = "AEJAX_KEEP_FREED_MEMORY"
 
 _applied = False
 
 
-def keep_freed_memory() -> bool:
-    """Apply the settings above once per process; True when they are in effect (Linux with glibc, and not
-    turned off by AEJAX_KEEP_FREED_MEMORY=0), False otherwise, with nothing changed."""
-    global _applied
-    if _applied:
-        return True
-    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off") or not sys.platform.startswith(
-        "linux"
-    ):
-        return False
+def _glibc_mallopt() -> Callable[[int, int], int] | None:
+    """glibc's mallopt, or None where the C library is not glibc (musl has no mallopt; macOS, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)
     except OSError:
-        return False
-    if not hasattr(libc, "gnu_get_libc_version"):  # glibc's parameters only (musl has no mallopt)
-        return False
+        return None
+    if not hasattr(libc, "gnu_get_libc_version"):
+        return None
     mallopt = libc.mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_ARENA_MAX, 1))
-    _applied = all(mallopt(param, value) == 1 for param, value in settings)
-    return _applied
+    return mallopt
+
+
+def keep_freed_memory() -> bool:
+    """Apply the settings above once per process, all or none; True when they are in effect (Linux with glibc,
+    not turned off by AEJAX_KEEP_FREED_MEMORY=0), False otherwise, with glibc's defaults in place."""
+    global _applied
+    if _applied:
+        return True
+    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    mallopt = _glibc_mallopt()
+    if mallopt is None:
+        return False
+    done = []
+    for param, value in SETTINGS:
+        if mallopt(param, value) != 1:  # mallopt returns 1 on success
+            for applied in reversed(done):
+                mallopt(applied, GLIBC_DEFAULTS[applied])
+            return False
+        done.append(param)
+    _applied = True
+    return True
+
+
+def computes_on_cpu() -> bool:
+    """Whether JAX will run its computations on the CPU, judged without importing it: JAX_PLATFORMS names cpu
+    first, or it is unset and no accelerator plugin (jax_plugins, libtpu) is installed."""
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip().lower()
+    if platforms:
+        return platforms.split(",")[0].strip() == "cpu"
+    if importlib.util.find_spec("libtpu") is not None or os.environ.get("TPU_LIBRARY_PATH"):
+        return False
+    if importlib.metadata.entry_points(group="jax_plugins"):
+        return False
+    namespace = importlib.util.find_spec("jax_plugins")  # CUDA and ROCm plugins install modules here
+    return namespace is None or not any(pkgutil.iter_modules(namespace.submodule_search_locations or []))
