@@ -22,6 +22,7 @@ from flax import linen as nn
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
+from aejax.data.batching import padded_batches
 from aejax.objectives.objective import Objective
 from aejax.training.adversarial import make_adversarial_train_step
 from aejax.training.checkpoint import Checkpointer
@@ -29,6 +30,8 @@ from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
 from aejax.training.parallel import Placement, check_processes_agree, is_primary, process_local
 from aejax.training.state import TrainState, create_train_state
+from aejax.training.stepper import StepFactories, Stepper, StepPlan, check_plan, make_stepper
+from aejax.training.stepper import epoch_batches as epoch_batches  # aejax.bench imports it from here
 from aejax.training.steps import (
     make_eval_step,
     make_fused_train_steps,
@@ -167,24 +170,11 @@ def auto_microbatch_size(
     return max(sizes, default=0)
 
 
-def epoch_batches(order: np.ndarray, batch_size: int, steps: int) -> list[jax.Array]:
-    """The row indices of an epoch's `steps` batches, as device arrays sent in one transfer."""
-    return jax.device_put([order[i * batch_size : (i + 1) * batch_size] for i in range(steps)])
-
-
 def evaluate(eval_fn, state: TrainState, x: np.ndarray, batch_size: int) -> dict[str, float]:
     """Means over every example of `x` (the last batch is padded and masked, never dropped)."""
     totals: dict[str, float] = {}
-    n = x.shape[0]
-    batch_size = min(batch_size, n)
-    for start in range(0, n, batch_size):
-        chunk = x[start : start + batch_size]
-        weight = np.ones(batch_size, np.float32)
-        if chunk.shape[0] < batch_size:
-            pad = batch_size - chunk.shape[0]
-            weight[chunk.shape[0] :] = 0.0
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        sums = jax.device_get(eval_fn(state, {"x": chunk, "weight": weight}))
+    for batch in padded_batches(x, min(batch_size, x.shape[0])):
+        sums = jax.device_get(eval_fn(state, {"x": batch.rows, "weight": batch.weight}))
         for key, value in sums.items():
             totals[key] = totals.get(key, 0.0) + float(value)
     count = totals.pop("count")
@@ -255,6 +245,330 @@ def _mean_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(np.mean([float(r[k]) for r in records])) for k in keys}
 
 
+def _all_finite(tree: Any) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
+_tree_finite = jax.jit(_all_finite)
+_members_finite = jax.jit(jax.vmap(_all_finite))
+
+
+@dataclasses.dataclass(frozen=True)
+class Members:
+    """The runs one loop trains: a single run (its state as it is), or a vmapped sweep's members (their
+    states stacked on a leading axis), each with its own seed and so its own epoch order."""
+
+    seeds: tuple[int, ...]
+    stacked: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.seeds)
+
+    def order(self, epoch: int, n: int) -> np.ndarray:
+        """The epoch's row order: (n,) for a single run, (members, n) for a sweep."""
+        orders = [epoch_permutation(seed, epoch, n) for seed in self.seeds]
+        return np.stack(orders) if self.stacked else orders[0]
+
+    def select(self, tree: Any, member: int) -> Any:
+        """One member's part of a state or of a step's metrics."""
+        return jax.tree.map(lambda leaf: leaf[member], tree) if self.stacked else tree
+
+    def finite(self, tree: Any) -> np.ndarray:
+        """Whether each member's part of `tree` is finite everywhere, shape (members,)."""
+        return np.atleast_1d(np.asarray(_members_finite(tree) if self.stacked else _tree_finite(tree)))
+
+    def naming(self, members: list[int]) -> str:
+        """' for sweep members [..]' in a sweep's error messages; nothing for a single run."""
+        return f" for sweep members {members}" if self.stacked else ""
+
+
+@dataclasses.dataclass
+class EpochLoop:
+    """Epochs of shuffled batches, and at each logging point the hooks: NaN guard, train log and progress
+    (`_log_train`), validation and early stopping at epoch ends (`_evaluate`), checkpoint (`_checkpoint`).
+
+    One loop serves a single run and a vmapped sweep (`members`): a sweep's members each get their own log
+    records, validation and early stopping; a member that stopped keeps its state while the others go on.
+    `logs` holds each member's metrics log (None: none written)."""
+
+    train: TrainSpec
+    checkpoint: CheckpointSpec
+    n_train: int
+    x_val: np.ndarray | None
+    eval_fn: Callable
+    placement: Placement
+    members: Members
+    checkpointer: Checkpointer | None = None
+    logs: list[MetricsLog | None] | None = None
+    desc: str = "train"
+
+    def __post_init__(self):
+        if self.train.early_stopping_patience > 0 and self.x_val is None:
+            raise ValueError(
+                "train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)"
+            )
+        self.steps_per_epoch = self.train.steps_per_epoch(self.n_train)
+        self.total_steps = self.train.epochs * self.steps_per_epoch
+        count = self.members.count
+        self.logs = self.logs or [None] * count
+        self.stoppers = [
+            _EarlyStopping(self.train.early_stopping_patience, self.train.early_stopping_min_delta)
+            for _ in range(count)
+        ]
+        self.stopped = [False] * count
+        self.histories: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+        self.step, self.resumed_from, self.last_saved = 0, None, None
+        self.seconds_before, self.started = 0.0, time.perf_counter()
+
+    def seconds(self) -> float:
+        """Training time summed over every resumed part of the run."""
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def active(self) -> list[int]:
+        return [i for i, stopped in enumerate(self.stopped) if not stopped]
+
+    # ------------------------------------------------------------------------------------------- resume
+    def resume(self, state: TrainState) -> TrainState:
+        """The newest checkpoint's state, step, stopping state and seconds so far, when there is one."""
+        if self.checkpointer is None or self.checkpointer.latest_step() is None:
+            return state
+        # several processes restore straight into the replicated layout the steps use
+        template = self.placement.place_state(state) if jax.process_count() > 1 else state
+        state, meta = self.checkpointer.restore(template)
+        self.step = int(meta["step"]) if self.members.stacked else int(state.step)
+        self.resumed_from = self.last_saved = self.step
+        entries = meta.get("members", []) if self.members.stacked else [meta]
+        for i, entry in enumerate(entries):
+            self.stoppers[i].load_meta(entry)
+            self.stopped[i] = bool(entry.get("stopped_early", False))
+        self.seconds_before = float(meta.get("train_seconds", 0.0))
+        for log in self.logs:
+            if log is not None:
+                log.truncate_after(self.step)
+        return state
+
+    def _meta(self, done: bool) -> dict[str, Any]:
+        ends = {"finished": done, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps}
+        if not self.members.stacked:
+            stopping = {**self.stoppers[0].to_meta(), "stopped_early": self.stopped[0]}
+            return {"train_seconds": self.seconds(), **stopping, **ends}
+        members = [
+            {**stopper.to_meta(), "stopped_early": stopped}
+            for stopper, stopped in zip(self.stoppers, self.stopped, strict=True)
+        ]
+        return {"step": self.step, "train_seconds": self.seconds(), "members": members, **ends}
+
+    # --------------------------------------------------------------------------------------------- loop
+    def run(self, state: TrainState, stepper: Stepper) -> list[TrainResult]:
+        """Train from `self.step` to the end (or until every member stopped); one result per member."""
+        state = self.placement.place_state(state)
+        stepper.set_active(np.logical_not(self.stopped))
+        bar = tqdm(
+            total=self.total_steps,
+            initial=min(self.step, self.total_steps),
+            disable=not self.train.progress or not is_primary(),
+            desc=self.desc,
+            unit="step",
+            dynamic_ncols=True,
+            leave=False,
+        )
+        try:
+            state = self.placement.host_state(self._epochs(state, stepper, bar))
+            if self.checkpointer is not None and self.last_saved != self.step:
+                self._checkpoint(state, done=True)
+        finally:
+            bar.close()
+        return self._results(state, stepper)
+
+    def _epochs(self, state: TrainState, stepper: Stepper, bar: tqdm) -> TrainState:
+        pending: list[tuple[int, dict[str, jax.Array], int]] = []  # (first step, metrics, steps they cover)
+        order_epoch = -1
+        while self.step < self.total_steps and self.active():
+            epoch, position = divmod(self.step, self.steps_per_epoch)
+            if order_epoch != epoch:
+                stepper.begin_epoch(self.members.order(epoch, self.n_train))
+                order_epoch = epoch
+            span = self._span(position, stepper.steps_per_dispatch)
+            state, metrics = stepper.advance(state, position, span)
+            pending.append((self.step, metrics, span))
+            self.step += span
+            if self._event_after(self.step):
+                fetched = [
+                    (first + i, record)
+                    for first, metrics, steps in pending
+                    for i, record in enumerate(stepper.step_metrics(metrics, steps))
+                ]
+                pending.clear()
+                self._after_steps(state, fetched, bar, epoch, stepper)
+        return state
+
+    def _after_steps(self, state, fetched, bar: tqdm, epoch: int, stepper: Stepper) -> None:
+        """The hooks at a logging point, in order: NaN guard, train log, validation, checkpoint."""
+        self._nan_guard(state, fetched)
+        self._log_train(fetched, bar)
+        stopped_now = False
+        if self.step % self.steps_per_epoch == 0 and self.x_val is not None:
+            stopped_now = self._evaluate(state, epoch)
+            if stopped_now:
+                stepper.set_active(np.logical_not(self.stopped))
+        if self._save_due(self.step) or stopped_now or self.step == self.total_steps:
+            done = self.step == self.total_steps or not self.active()
+            self._checkpoint(self.placement.host_state(state), done=done)
+
+    def _save_due(self, count: int) -> bool:
+        every = self.checkpoint.every_steps
+        return count % every == 0 if every > 0 else count % self.steps_per_epoch == 0
+
+    def _event_after(self, count: int) -> bool:
+        """Whether the loop logs, validates or saves after `count` steps."""
+        return (
+            count % self.steps_per_epoch == 0
+            or self._save_due(count)
+            or count % self.train.log_every_steps == 0
+            or count == self.total_steps
+        )
+
+    def _span(self, position: int, longest: int) -> int:
+        """`longest` steps in one dispatch when they stay inside the epoch and nothing (logging, validation,
+        a save) falls inside them; else one."""
+        inside = range(self.step + 1, self.step + longest)
+        fits = longest > 1 and position + longest <= self.steps_per_epoch
+        return longest if fits and not any(self._event_after(s) for s in inside) else 1
+
+    # -------------------------------------------------------------------------------------------- hooks
+    def _nan_guard(self, state: TrainState, fetched: list[tuple[int, dict[str, Any]]]) -> None:
+        checkpointer = self.checkpointer
+        where = (
+            f"the last good checkpoint is step {self.last_saved} in {checkpointer.directory}"
+            if checkpointer is not None and self.last_saved is not None
+            else "no checkpoint was saved"
+        )
+        advice = "Lower train.learning_rate or set train.grad_clip_norm."
+        for step, metrics in fetched:
+            losses = np.atleast_1d(np.asarray(metrics["loss"]))
+            bad = [i for i in self.active() if not np.isfinite(losses[i])]
+            if bad:
+                raise NonFiniteLossError(
+                    f"loss is {float(losses[bad[0]])} at step {step} (epoch {step // self.steps_per_epoch})"
+                    f"{self.members.naming(bad)}; training stopped and {where}. {advice}"
+                )
+        # A finite loss can still give an inf gradient; extras hold e.g. a discriminator's parameters.
+        finite = self.members.finite((state.params, state.extras))
+        bad = [i for i in self.active() if not finite[i]]
+        if bad:
+            last = self.step - 1
+            raise NonFiniteLossError(
+                f"parameters became non-finite at or before step {last} (epoch {last // self.steps_per_epoch})"
+                f"{self.members.naming(bad)}; training stopped and {where}. {advice}"
+            )
+
+    def _log_train(self, fetched: list[tuple[int, dict[str, Any]]], bar: tqdm) -> None:
+        epoch = (self.step - 1) // self.steps_per_epoch
+        losses = []
+        for member in self.active():
+            means = _mean_metrics([self.members.select(metrics, member) for _, metrics in fetched])
+            self._emit(member, {"split": "train", "step": self.step, "epoch": epoch, **means})
+            losses.append(means["loss"])
+        bar.update(len(fetched))
+        bar.set_postfix(loss=f"{np.mean(losses):.4g}", epoch=epoch, refresh=False)
+
+    def _evaluate(self, state: TrainState, epoch: int) -> bool:
+        """Validation of every active member, and its early-stopping update; True when one stopped."""
+        host = process_local(self.placement.host_state(state))
+        stopped_now = False
+        for member in self.active():
+            val = evaluate(
+                self.eval_fn, self.members.select(host, member), self.x_val, self.train.eval_batch_size
+            )
+            self._emit(member, {"split": "val", "step": self.step, "epoch": epoch, **val})
+            if self.stoppers[member].update(_monitored(val), epoch):
+                self.stopped[member] = stopped_now = True
+        return stopped_now
+
+    def _checkpoint(self, state: TrainState, *, done: bool) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.save(state, self._meta(done), step=self.step)
+            self.last_saved = self.step
+
+    def _emit(self, member: int, record: dict[str, Any]) -> None:
+        self.histories[member].append(record)
+        if self.logs[member] is not None:
+            self.logs[member].append(record)
+
+    def _results(self, state: TrainState, stepper: Stepper) -> list[TrainResult]:
+        seconds = self.seconds()
+        return [
+            TrainResult(
+                state=process_local(self.members.select(state, member)),
+                total_steps=self.total_steps,
+                steps_per_epoch=self.steps_per_epoch,
+                resumed_from=self.resumed_from,
+                stopped_early=self.stopped[member],
+                best_val=None if not math.isfinite(stopper.best) else stopper.best,
+                best_epoch=stopper.best_epoch,
+                history=self.histories[member],
+                train_seconds=seconds,
+                microbatch_size=stepper.microbatch_size,
+                steps_per_dispatch=stepper.steps_per_dispatch,
+            )
+            for member, stopper in enumerate(self.stoppers)
+        ]
+
+
+def _monitored(val: dict[str, float]) -> float:
+    """The validation value early stopping watches: variational models' -ELBO, others' reconstruction loss.
+    Several processes all track process 0's value, so they stop at the same step."""
+    monitored = val.get("negative_elbo", val["reconstruction"])
+    if jax.process_count() > 1:
+        monitored = float(multihost_utils.broadcast_one_to_all(np.asarray(monitored, np.float32)))
+    return monitored
+
+
+def _initial_state(model, tx, input_shape: tuple[int, ...], seed: int, init_params: Any) -> TrainState:
+    state = create_train_state(model, tx, input_shape, seed)
+    if init_params is not None:
+        state = state.replace(
+            params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
+        )
+    return state
+
+
+def _step_plan(
+    model, objective, schedule, train: TrainSpec, placement: Placement, state, input_shape
+) -> StepPlan:
+    """The run's StepPlan with train.microbatch_size=0 resolved; steps_per_dispatch=0 waits for `_dispatch`."""
+    family_step = family_step_of(model)
+    eligible = family_step is None and placement.backend == "single" and jax.process_count() == 1
+    microbatch_size = train.microbatch_size or auto_microbatch_size(
+        state, objective, train.batch_size, input_shape, eligible=eligible
+    )
+    return StepPlan(
+        model,
+        objective,
+        schedule,
+        train.batch_size,
+        log_norms=train.log_norms,
+        microbatch_size=microbatch_size,
+        steps_per_dispatch=max(1, train.steps_per_dispatch),
+        family_step=family_step,
+    )
+
+
+def _dispatch(plan: StepPlan, train: TrainSpec, placement: Placement, remaining_steps: int) -> StepPlan:
+    """`plan` with train.steps_per_dispatch=0 resolved for the steps left (see auto_steps_per_dispatch)."""
+    if train.steps_per_dispatch:
+        return plan
+    fusable = plan.family_step is None and placement.backend == "single"
+    steps = auto_steps_per_dispatch(train.log_every_steps, remaining_steps, fusable)
+    return dataclasses.replace(plan, steps_per_dispatch=steps)
+
+
+def _step_factories() -> StepFactories:
+    """This module's names of the step builders, read when a run starts (so that tests can wrap them)."""
+    return StepFactories(make_train_step, make_indexed_train_step, make_fused_train_steps)
+
+
 def run_training(
     *,
     model: nn.Module,
@@ -273,253 +587,42 @@ def run_training(
     `init_params` (same tree as the model's) replaces the seeded initialisation of a fresh run, e.g.
     weights from greedy layer-wise pretraining; a resumed run takes its parameters from the checkpoint.
     `y_train` (integer labels) goes into every batch as 'y' when the objective needs labels.
+
+    One of several jax.distributed processes runs this on the same global batches (the order depends on the
+    seed alone): the steps and checkpoint saves are collective, process 0 alone writes the metrics log, and
+    evaluation runs on each process's local copy of the replicated state.
     """
     if objective.needs_labels and y_train is None:
         raise ValueError(
             "a regularizer of this objective needs labels (e.g. capsule_margin): the training split has none"
         )
-    n_train = x_train.shape[0]
-    steps_per_epoch = train.steps_per_epoch(n_train)
-    total_steps = train.epochs * steps_per_epoch
-    tx, schedule = train.build_optimizer(total_steps)
+    tx, schedule = train.build_optimizer(train.epochs * train.steps_per_epoch(x_train.shape[0]))
     input_shape = tuple(x_train.shape[1:])
-    state = create_train_state(model, tx, input_shape, seed)
-    if init_params is not None:
-        state = state.replace(
-            params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
-        )
+    state = _initial_state(model, tx, input_shape, seed, init_params)
     placement = Placement.create(train.backend, train.batch_size)
-    # One of several jax.distributed processes: each runs this loop on the same global batches (the order
-    # depends on the seed alone), the steps and checkpoint saves are collective, and process 0 alone writes
-    # the metrics log. Evaluation runs on each process's local copy of the replicated state.
-    multiprocess = jax.process_count() > 1
     check_processes_agree(  # the global batches come from each process's own copy of the data
         "the processes of this run hold different training data, labels, validation data or seeds: every "
         "process must load the same data (same source, path and split settings) and the same config",
         *(b"" if a is None else a for a in (x_train, y_train, x_val)),
         seed,
     )
-    microbatch_size = train.microbatch_size or auto_microbatch_size(
-        state,
-        objective,
-        train.batch_size,
-        input_shape,
-        eligible=family_step_of(model) is None and placement.backend == "single" and not multiprocess,
+    plan = _step_plan(model, objective, schedule, train, placement, state, input_shape)
+    check_plan(plan, placement)  # before any file is written
+    loop = EpochLoop(
+        train=train,
+        checkpoint=checkpoint,
+        n_train=x_train.shape[0],
+        x_val=x_val,
+        eval_fn=make_eval_step(model, objective),
+        placement=placement,
+        members=Members((seed,)),
+        checkpointer=Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None,
+        logs=[MetricsLog(workdir / "metrics.jsonl") if workdir and is_primary() else None],
     )
-    train_fn = indexed_fn = None  # one of them: batch-taking steps, or the single-device indexed step
-    family_step = family_step_of(model)
-    if family_step is not None:
-        if placement.backend == "pmap":
-            raise ValueError(
-                f"train.backend='pmap' runs the plain train step; the {model.family!r} family's own step runs "
-                "with train.backend 'single' or 'sharded'"
-            )
-        if train.microbatch_size:
-            raise ValueError(
-                f"train.microbatch_size applies to the plain train step; the {model.family!r} family's own step "
-                "takes whole batches (set it to 0)"
-            )
-        train_fn = family_step(model, objective, schedule, log_norms=train.log_norms)
-    elif placement.backend == "single":  # the batch is gathered inside the step: one dispatch per step
-        indexed_fn = make_indexed_train_step(
-            model,
-            objective,
-            schedule,
-            log_norms=train.log_norms,
-            microbatch_size=microbatch_size,
-        )
-    else:
-        train_fn = make_train_step(
-            model,
-            objective,
-            schedule,
-            log_norms=train.log_norms,
-            placement=placement,
-            microbatch_size=microbatch_size,
-        )
-    eval_fn = make_eval_step(model, objective)
-    stopper = _EarlyStopping(train.early_stopping_patience, train.early_stopping_min_delta)
-    if train.early_stopping_patience > 0 and x_val is None:
-        raise ValueError("train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)")
-
-    checkpointer = Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None
-    log = MetricsLog(workdir / "metrics.jsonl") if workdir and is_primary() else None
-    resumed_from, stopped_early = None, False
-    seconds_before, loop_started = 0.0, time.perf_counter()
-    if checkpointer is not None and checkpointer.latest_step() is not None:
-        # several processes restore straight into the replicated layout the steps use
-        state, meta = checkpointer.restore(placement.place_state(state) if multiprocess else state)
-        resumed_from = int(state.step)
-        stopper.load_meta(meta)
-        seconds_before = float(meta.get("train_seconds", 0.0))
-        stopped_early = bool(meta.get("stopped_early", False))
-        if log is not None:
-            log.truncate_after(resumed_from)
-
-    history: list[dict[str, Any]] = []
-    last_saved = resumed_from
-
-    def emit(record: dict[str, Any]) -> None:
-        history.append(record)
-        if log is not None:
-            log.append(record)
-
-    def save(state: TrainState, *, done: bool) -> None:
-        nonlocal last_saved
-        if checkpointer is None:
-            return
-        meta = {
-            "train_seconds": seconds_before + time.perf_counter() - loop_started,
-            **stopper.to_meta(),
-            "stopped_early": stopped_early,
-            "finished": done,
-            "steps_per_epoch": steps_per_epoch,
-            "total_steps": total_steps,
-        }
-        checkpointer.save(state, meta)
-        last_saved = int(state.step)
-
-    start = int(state.step)
-    state = placement.place_state(state)
-    fused_steps, fused_fn = train.steps_per_dispatch, None
-    if fused_steps == 0:
-        fused_steps = auto_steps_per_dispatch(
-            train.log_every_steps, total_steps - start, family_step is None and placement.backend == "single"
-        )
-    if fused_steps > 1:
-        if family_step is not None or placement.backend != "single":
-            raise ValueError(
-                "train.steps_per_dispatch > 1 fuses the plain train step on one device (train.backend 'single')"
-            )
-        fused_fn = make_fused_train_steps(
-            model, objective, schedule, log_norms=train.log_norms, microbatch_size=microbatch_size
-        )
-
-    def event_after(count: int) -> bool:
-        """Whether the loop logs, validates or saves after `count` steps."""
-        epoch_end = count % steps_per_epoch == 0
-        save = (checkpoint.every_steps > 0 and count % checkpoint.every_steps == 0) or (
-            checkpoint.every_steps == 0 and epoch_end
-        )
-        return epoch_end or save or count % train.log_every_steps == 0 or count == total_steps
-
-    # several processes: each global batch is gathered on the host and placed across all processes' devices
-    x_device = x_train if multiprocess else jax.device_put(x_train)
-    y_device = None
-    if objective.needs_labels:
-        y_device = np.asarray(y_train) if multiprocess else jax.device_put(np.asarray(y_train))
-    take = jax.jit(lambda data, idx: data[idx])
-
-    def gather(data, rows: np.ndarray):
-        return data[rows] if multiprocess else take(data, jnp.asarray(rows))
-
-    params_finite = jax.jit(
-        lambda tree: jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
-    )
-    pending: list[tuple[int, dict[str, jax.Array], int]] = []  # (first step, metrics, steps they cover)
-    bar = tqdm(
-        total=total_steps,
-        initial=min(start, total_steps),
-        disable=not train.progress or not is_primary(),
-        desc="train",
-        unit="step",
-        dynamic_ncols=True,
-        leave=False,
-    )
-    order, order_epoch = None, -1
     try:
-        step = start
-        while step < total_steps and not stopped_early:
-            epoch, position = divmod(step, steps_per_epoch)
-            if order_epoch != epoch:
-                order, order_epoch = epoch_permutation(seed, epoch, n_train), epoch
-                # the single-device step's row indices, sent to the device once per epoch instead of per step
-                batch_rows = epoch_batches(order, train.batch_size, steps_per_epoch) if indexed_fn else None
-            # K steps in one dispatch when nothing (logging, validation, a save) falls inside the chunk.
-            fuse = (
-                fused_fn is not None
-                and position + fused_steps <= steps_per_epoch
-                and not any(event_after(s) for s in range(step + 1, step + fused_steps))
-            )
-            span = fused_steps if fuse else 1
-            idx = order[position * train.batch_size : (position + span) * train.batch_size]
-            if span > 1:
-                state, metrics = fused_fn(
-                    state, x_device, y_device, jnp.asarray(idx.reshape(span, train.batch_size))
-                )
-            elif indexed_fn is not None:
-                state, metrics = indexed_fn(state, x_device, y_device, batch_rows[position])
-            else:
-                batch = {"x": gather(x_device, idx)}
-                if y_device is not None:
-                    batch["y"] = gather(y_device, idx)
-                state, metrics = train_fn(state, placement.place_batch(batch))
-            pending.append((step, metrics, span))
-            step += span
-            epoch_end = step % steps_per_epoch == 0
-            save_due = (checkpoint.every_steps > 0 and step % checkpoint.every_steps == 0) or (
-                checkpoint.every_steps == 0 and epoch_end
-            )
-            if not event_after(step):
-                continue
-            fetched = []
-            for s, m, n in pending:
-                m = jax.device_get(placement.metrics(m))
-                fetched.extend(
-                    [(s, m)] if n == 1 else [(s + i, {k: v[i] for k, v in m.items()}) for i in range(n)]
-                )
-            pending.clear()
-            where = (
-                f"the last good checkpoint is step {last_saved} in {checkpointer.directory}"
-                if checkpointer is not None and last_saved is not None
-                else "no checkpoint was saved"
-            )
-            advice = "Lower train.learning_rate or set train.grad_clip_norm."
-            for s, m in fetched:
-                if not np.isfinite(m["loss"]):
-                    raise NonFiniteLossError(
-                        f"loss is {float(m['loss'])} at step {s} (epoch {s // steps_per_epoch}); training stopped "
-                        f"and {where}. {advice}"
-                    )
-            # A finite loss can still give an inf gradient; extras hold e.g. a discriminator's parameters.
-            if not bool(params_finite((state.params, state.extras))):
-                raise NonFiniteLossError(
-                    f"parameters became non-finite at or before step {step - 1} (epoch {(step - 1) // steps_per_epoch}); "
-                    f"training stopped and {where}. {advice}"
-                )
-            means = _mean_metrics([m for _, m in fetched])
-            emit({"split": "train", "step": step, "epoch": (step - 1) // steps_per_epoch, **means})
-            bar.update(len(fetched))
-            bar.set_postfix(loss=f"{means['loss']:.4g}", epoch=(step - 1) // steps_per_epoch, refresh=False)
-            if epoch_end and x_val is not None:
-                val = evaluate(
-                    eval_fn, process_local(placement.host_state(state)), x_val, train.eval_batch_size
-                )
-                emit({"split": "val", "step": step, "epoch": epoch, **val})
-                # Variational models stop on the validation -ELBO, others on the reconstruction loss.
-                monitored = val.get("negative_elbo", val["reconstruction"])
-                if multiprocess:  # every process tracks process 0's value, so all stop at the same step
-                    monitored = float(multihost_utils.broadcast_one_to_all(np.asarray(monitored, np.float32)))
-                stopped_early = stopper.update(monitored, epoch)
-            if save_due or stopped_early or step == total_steps:
-                save(placement.host_state(state), done=step == total_steps or stopped_early)
-        state = placement.host_state(state)
-        if checkpointer is not None and last_saved != int(state.step):
-            save(state, done=True)
+        state = loop.resume(state)
+        plan = _dispatch(plan, train, placement, loop.total_steps - loop.step)
+        return loop.run(state, make_stepper(plan, placement, x_train, y_train, _step_factories()))[0]
     finally:
-        bar.close()
-        if checkpointer is not None:
-            checkpointer.close()
-    return TrainResult(
-        state=process_local(state),
-        total_steps=total_steps,
-        steps_per_epoch=steps_per_epoch,
-        resumed_from=resumed_from,
-        stopped_early=stopped_early,
-        best_val=None if not math.isfinite(stopper.best) else stopper.best,
-        best_epoch=stopper.best_epoch,
-        history=history,
-        train_seconds=seconds_before + time.perf_counter() - loop_started,
-        microbatch_size=microbatch_size,
-        steps_per_dispatch=fused_steps,
-    )
+        if loop.checkpointer is not None:
+            loop.checkpointer.close()
