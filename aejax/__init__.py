@@ -18,13 +18,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Codec": "aejax.codec",
     "Trained": "aejax.trained",
-    "fit": "aejax.api",
+    "fit": "aejax.fitting",
     "get_config": "aejax.config",
-    "get_dataset": "aejax.api",
+    "get_dataset": "aejax.fitting",
     "keep_freed_memory": "aejax.host_memory",
     "load": "aejax.trained",
     "load_default": "aejax.config",
-    "run_task": "aejax.api",
+    "run_task": "aejax.tasks",
     "sweep": "aejax.sweep",
 }
 _SUBMODULES = ("baselines", "config", "data", "models", "objectives", "plots", "tasks", "training")
@@ -52,11 +52,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from aejax import baselines, config, data, models, objectives, plots, tasks, training
-    from aejax.api import fit, get_dataset, run_task
     from aejax.codec import Codec
     from aejax.config import get_config, load_default
+    from aejax.fitting import fit, get_dataset
     from aejax.host_memory import keep_freed_memory
     from aejax.sweep import sweep
+    from aejax.tasks import run_task
     from aejax.trained import Trained, load
 
 

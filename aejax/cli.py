@@ -3,7 +3,7 @@
 aejax train --config experiments/ae_digits.py --workdir runs/ae_digits [--config.train.epochs=5 ...]
 aejax eval --workdir runs/ae_digits [--split test]
 aejax info --workdir runs/ae_digits
-aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: see aejax.api.TASKS)
+aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: see aejax.tasks.TASKS)
 aejax bench [--batch-sizes 128 1024] [--readme README.md]                 (train-step throughput, aejax/bench.py)
 """
 
@@ -116,84 +116,25 @@ def task_command(config_path: str, workdir: str, overrides: Sequence[str]) -> di
 
 def task_summaries(workdir: Path) -> dict[str, Any]:
     """The task reports a workdir holds (reduce.json, features.json, ...), keyed by task."""
-    from aejax.api import TASK_REPORTS
+    from aejax.tasks.registry import TASKS
 
     return {
-        name.removesuffix(".json"): json.loads((workdir / name).read_text())
-        for name in TASK_REPORTS
-        if (workdir / name).is_file()
+        name: json.loads((workdir / task.report_file).read_text())
+        for name, task in TASKS.items()
+        if (workdir / task.report_file).is_file()
     }
 
 
 def task_lines(name: str, report: dict[str, Any]) -> list[str]:
-    """A few lines of text a person reads instead of the task's JSON."""
-    if name == "autorec":
-        return [
-            f"autorec ({report['orientation']} rows): test RMSE {report['rmse_autorec']:.4f} | biased baseline "
-            f"{report['rmse_biased_baseline']:.4f} | global mean {report['rmse_global_mean']:.4f} "
-            f"({report['test_ratings']} held-out ratings)"
-        ] + [
-            f"autorec: weight_l2 {row['l2_weight']:g} -> validation RMSE {row['rmse_validation']:.4f}"
-            + (" (chosen)" if row["l2_weight"] == report.get("l2_weight") else "")
-            for row in report.get("selection", [])
-        ]
-    if name == "reduce":
-        return [
-            f"reduce k={r['code_size']}: test squared error per example AE {r['ae_sse']:.2f} | PCA {r['pca_sse']:.2f}; "
-            f"trustworthiness AE {r['ae_trustworthiness']:.3f} | PCA {r['pca_trustworthiness']:.3f}"
-            for r in report["rows"]
-        ]
-    if name == "features":
-        k = report["code_size"]
-        return [
-            f"features: {label} linear probe {report[key]['linear_probe']:.4f}, {key_knn} {report[key]['knn']:.4f}"
-            for key, label, key_knn in (
-                ("autoencoder_codes", f"AE codes ({k})", "k-NN"),
-                ("pca_codes", f"PCA codes ({k})", "k-NN"),
-                ("raw_inputs", "raw inputs", "k-NN"),
-            )
-        ] + [
-            f"features: test squared error per example AE {report['test_sse_autoencoder']:.2f} | "
-            f"PCA {report['test_sse_pca']:.2f}"
-        ]
-    if name == "denoise":
-        return [
-            f"denoise sigma {row['sigma']:g}: PSNR/SSIM "
-            + " | ".join(f"{m} {v['psnr']:.2f}/{v['ssim']:.3f}" for m, v in row["methods"].items())
-            for row in report["rows"]
-        ]
-    if name == "inpaint":
-        return [
-            f"inpaint ({report['mask']}, {report['missing_fraction']:.1%} missing): PSNR in the hole autoencoder "
-            f"{report['psnr_hole_autoencoder']:.2f} | biharmonic {report['psnr_hole_biharmonic']:.2f} | "
-            f"mean fill {report['psnr_hole_mean_fill']:.2f}"
-        ]
-    if name == "segmentation":
-        return [
-            f"segmentation: test pixel accuracy {report['test']['pixel_accuracy']:.3f}, mean IoU "
-            f"{report['test']['mean_iou']:.3f}"
-        ]
-    if name == "anomaly":
-        return [
-            f"anomaly (class {report['normal_class']} normal): test AUROC "
-            + " | ".join(f"{m} {report[m]['auroc']:.4f}" for m in ("autoencoder", "isolation_forest", "pca"))
-            + f"; autoencoder F1 {report['autoencoder']['f1']:.3f} at the {report['autoencoder']['threshold']:.4g} threshold"
-        ]
-    if name == "sequence_anomaly":
-        return [
-            f"sequence_anomaly: {method} AUROC per sequence {report[method]['auroc_sequence']:.4f}, per time step "
-            f"{report[method]['auroc_timestep']:.4f}"
-            for method in ("autoencoder", "moving_average_zscore")
-        ]
-    if name in ("compress", "hashing", "ksparse"):  # these reports carry their own markdown table
-        return [f"{name} ({report['data']}):", report["table"].rstrip()]
-    scalars = {k: v for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    return [f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())]
+    """A few lines of text a person reads instead of the task's JSON (the registered task's summary)."""
+    from aejax.tasks.registry import report_lines
+
+    return report_lines(name, report)
 
 
 def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     import aejax
-    from aejax.api import evaluate_split
+    from aejax.fitting import evaluate_split
 
     trained = aejax.load(workdir)
     config = trained.config

@@ -15,6 +15,7 @@ pixels). Regularizers apply at every stage, except code penalties, which belong 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +96,18 @@ def unroll(stage_params: list[Any], tied: bool) -> dict[str, Any]:
 
 
 def greedy_pretrain(
-    config: ml_collections.ConfigDict, dataset: Dataset, workdir: Path | None
+    config: ml_collections.ConfigDict,
+    dataset: Dataset,
+    workdir: Path | None,
+    *,
+    fit_stage: Callable[..., Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train every stage (resuming finished or interrupted ones from `workdir/pretrain/stage_<s>`).
 
-    Returns the unrolled deep parameters and one summary per stage.
+    The stages are ordinary fits: `fit_stage(stage_config, data=..., workdir=...)` is `aejax.fit`, handed in by
+    its caller (`aejax.fitting.fit`), which sits above this module. Returns the unrolled deep parameters and
+    one summary per stage.
     """
-    from aejax.api import fit  # the stages are ordinary fits (and aejax.api imports this module)
-
     check_greedy_config(config)
     num_stages = len(config.model.hidden) + 1
     splits = {"train": dataset.x_train, "val": dataset.x_val, "test": dataset.x_test}
@@ -122,7 +127,7 @@ def greedy_pretrain(
         logger.info(
             "greedy pretraining: stage %d of %d (code width %d)", stage + 1, num_stages, cfg.model.latent_dim
         )
-        trained = fit(cfg, data=data, workdir=stage_dir)
+        trained = fit_stage(cfg, data=data, workdir=stage_dir)
         stage_params.append(jax.device_get(trained.params))
         summary = {"stage": stage, "code_width": cfg.model.latent_dim, "steps": trained.step}
         for split in ("val", "test"):

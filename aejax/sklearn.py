@@ -28,8 +28,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aejax import config as config_lib
-from aejax.api import fit as aejax_fit
 from aejax.data import from_arrays
+from aejax.fitting import fit as aejax_fit
 from aejax.models import ACTIVATIONS
 from aejax.tasks.anomaly import contamination_threshold
 from aejax.trained import Trained, model_from_config, objective_from_config

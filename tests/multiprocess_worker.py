@@ -49,15 +49,15 @@ if __name__ == "__main__":
         if os.environ.get("AEJAX_TEST_SKEW_DATA") and args[args.index("--process-id") + 1] == "1":
             import dataclasses
 
-            from aejax import api
+            from aejax import fitting
 
-            get_dataset = api.get_dataset
+            get_dataset = fitting.get_dataset
 
             def skewed_data(*a, **k):
                 data = get_dataset(*a, **k)
                 return dataclasses.replace(data, x_train=data.x_train[::-1].copy())
 
-            api.get_dataset = skewed_data
+            fitting.get_dataset = skewed_data
         code = main(args)
         import jax
 

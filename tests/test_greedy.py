@@ -53,7 +53,7 @@ def test_unrolled_model_is_the_composition_of_the_stages(greedy_config, blobs, t
     greedy_config.model.tied_weights = tied
     x_train, x_val, x_test = blobs
     data = from_arrays(x_train, x_val, x_test)
-    params, summaries = greedy_pretrain(greedy_config, data, tmp_path)
+    params, summaries = greedy_pretrain(greedy_config, data, tmp_path, fit_stage=aejax.fit)
     assert [s["code_width"] for s in summaries] == [12, 8, 4]
     stages = [aejax.load(tmp_path / "pretrain" / f"stage_{s}") for s in range(3)]
 
@@ -75,7 +75,7 @@ def test_unrolled_model_is_the_composition_of_the_stages(greedy_config, blobs, t
 def test_unroll_rejects_a_mismatched_tree(greedy_config, blobs):
     x_train, x_val, _ = blobs
     data = from_arrays(x_train, x_val)
-    params, _ = greedy_pretrain(greedy_config, data, None)
+    params, _ = greedy_pretrain(greedy_config, data, None, fit_stage=aejax.fit)
     params["encoder"].pop("hidden")
     from aejax.training.loop import _checked_init_params
 

@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from aejax.data import Dataset
+from aejax.fitting import fit, get_dataset
+from aejax.tasks.registry import register_task
 from aejax.trained import Trained
+from aejax.training.metrics_log import write_atomic
 
 
 def reconstruction_scores(trained: Trained, x) -> np.ndarray:
@@ -206,10 +210,6 @@ def run_anomaly(config, workdir: str | Path | None, data=None) -> dict[str, Any]
     from sklearn.decomposition import PCA
     from sklearn.ensemble import IsolationForest
 
-    from aejax.api import fit, get_dataset
-    from aejax.data import Dataset
-    from aejax.training.metrics_log import write_atomic
-
     dataset = get_dataset(config, data)
     c = int(config.task.normal_class)
     if dataset.y_train is None or dataset.y_test is None:
@@ -260,3 +260,14 @@ def run_anomaly(config, workdir: str | Path | None, data=None) -> dict[str, Any]
             "autoencoder reconstruction error on the test split",
         )
     return report
+
+
+def anomaly_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"anomaly (class {report['normal_class']} normal): test AUROC "
+        + " | ".join(f"{m} {report[m]['auroc']:.4f}" for m in ("autoencoder", "isolation_forest", "pca"))
+        + f"; autoencoder F1 {report['autoencoder']['f1']:.3f} at the {report['autoencoder']['threshold']:.4g} threshold"
+    ]
+
+
+register_task("anomaly", run_anomaly, anomaly_lines)

@@ -18,13 +18,17 @@ import numpy as np
 
 from aejax.data import Dataset
 from aejax.data.ratings import fit_biases, load_movielens, rating_matrix, rmse, split_ratings
+from aejax.fitting import fit
 from aejax.plots import save_figure
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 
-def run_autorec(config: ml_collections.ConfigDict, workdir: str | Path | None) -> dict[str, Any]:
-    from aejax.api import fit
-
+def run_autorec(
+    config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
+) -> dict[str, Any]:
+    if data is not None:
+        raise ValueError("task 'autorec' reads its ratings from data.path (data.source='movielens')")
     if config.data.source != "movielens":
         raise ValueError(
             f"task 'autorec' reads ratings: set data.source='movielens' (got {config.data.source!r})"
@@ -123,3 +127,18 @@ def _plot(path: Path, actual: np.ndarray, predictions: dict[str, np.ndarray]) ->
     np.atleast_1d(axes)[0].set_ylabel("predicted rating")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def autorec_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"autorec ({report['orientation']} rows): test RMSE {report['rmse_autorec']:.4f} | biased baseline "
+        f"{report['rmse_biased_baseline']:.4f} | global mean {report['rmse_global_mean']:.4f} "
+        f"({report['test_ratings']} held-out ratings)"
+    ] + [
+        f"autorec: weight_l2 {row['l2_weight']:g} -> validation RMSE {row['rmse_validation']:.4f}"
+        + (" (chosen)" if row["l2_weight"] == report.get("l2_weight") else "")
+        for row in report.get("selection", [])
+    ]
+
+
+register_task("autorec", run_autorec, autorec_lines)

@@ -21,6 +21,8 @@ import numpy as np
 from aejax import plots_codes
 from aejax.codec import HEADER_BYTES, Codec
 from aejax.data import Dataset
+from aejax.fitting import fit, get_dataset
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 
@@ -161,8 +163,6 @@ def run_compress(
 ) -> dict[str, Any]:
     """Train one quantized autoencoder per task.code_sizes x task.quantize_levels (in workdir/k<size>_L<levels>),
     fit its codec on the training split and compare rate and PSNR with JPEG on the test split."""
-    from aejax.api import fit, get_dataset
-
     sizes = [int(k) for k in config.task.code_sizes]
     levels = [int(v) for v in config.task.quantize_levels]
     if not sizes or min(sizes) < 1 or not levels or min(levels) < 2:
@@ -225,3 +225,11 @@ def run_compress(
             f"JPEG q{quality} ({next(r for r in jpeg if r['quality'] == quality)['bpp_scan']:.3f} bpp scan)",
         )
     return report
+
+
+def compress_lines(report: dict[str, Any]) -> list[str]:
+    """The report carries its own markdown table."""
+    return [f"compress ({report['data']}):", report["table"].rstrip()]
+
+
+register_task("compress", run_compress, compress_lines)

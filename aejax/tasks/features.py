@@ -16,7 +16,9 @@ from sklearn.preprocessing import StandardScaler
 
 from aejax import plots
 from aejax.data import Dataset
+from aejax.fitting import fit, get_dataset
 from aejax.tasks.reduction import pca_codes, squared_error_per_example
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 
@@ -37,8 +39,6 @@ def run_features(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
     """Train the configured autoencoder, then probe its codes, PCA codes (same size) and raw inputs."""
-    from aejax.api import fit, get_dataset
-
     dataset = get_dataset(config, data)
     if dataset.y_train is None or dataset.y_test is None or dataset.x_test is None:
         raise ValueError("task 'features' needs labels for the train and test splits")
@@ -76,3 +76,21 @@ def run_features(
                 f"test codes, k={k} (first two)",
             )
     return report
+
+
+def features_lines(report: dict[str, Any]) -> list[str]:
+    k = report["code_size"]
+    return [
+        f"features: {label} linear probe {report[key]['linear_probe']:.4f}, {key_knn} {report[key]['knn']:.4f}"
+        for key, label, key_knn in (
+            ("autoencoder_codes", f"AE codes ({k})", "k-NN"),
+            ("pca_codes", f"PCA codes ({k})", "k-NN"),
+            ("raw_inputs", "raw inputs", "k-NN"),
+        )
+    ] + [
+        f"features: test squared error per example AE {report['test_sse_autoencoder']:.2f} | "
+        f"PCA {report['test_sse_pca']:.2f}"
+    ]
+
+
+register_task("features", run_features, features_lines)

@@ -17,6 +17,8 @@ import numpy as np
 
 from aejax import plots_codes
 from aejax.data import Dataset
+from aejax.fitting import fit, get_dataset
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 CURVE_KS = (1, 10, 50, 100, 250, 500, 1000)
@@ -107,8 +109,6 @@ def run_hashing(
 ) -> dict[str, Any]:
     """Train one binary-code autoencoder per task.code_sizes (bits, in workdir/b<bits>); retrieval scores of
     its codes and of the two baselines."""
-    from aejax.api import fit, get_dataset
-
     sizes = [int(b) for b in config.task.code_sizes]
     k = int(config.task.retrieval_k)
     if not sizes or min(sizes) < 1 or k < 1:
@@ -167,3 +167,11 @@ def run_hashing(
         write_atomic(workdir / "hashing.md", report["table"])
         plots_codes.save_precision_curves(workdir / "precision_at_k.png", rows)
     return report
+
+
+def hashing_lines(report: dict[str, Any]) -> list[str]:
+    """The report carries its own markdown table."""
+    return [f"hashing ({report['data']}):", report["table"].rstrip()]
+
+
+register_task("hashing", run_hashing, hashing_lines)

@@ -19,7 +19,10 @@ import numpy as np
 
 from aejax import plots_codes
 from aejax.data import Dataset
+from aejax.fitting import fit, get_dataset
+from aejax.models.bottleneck import eval_k
 from aejax.tasks.features import probe_accuracies
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 
@@ -53,9 +56,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def run_ksparse(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
-    from aejax.api import fit, get_dataset
-    from aejax.models.bottleneck import eval_k
-
     ks = [int(k) for k in config.task.sparse_ks]
     units = int(config.model.latent_dim)
     if not ks or min(ks) < 1 or max(ks) > units:
@@ -119,3 +119,11 @@ def run_ksparse(
         write_atomic(workdir / "ksparse.json", json.dumps(report, indent=2) + "\n")
         write_atomic(workdir / "ksparse.md", report["table"])
     return report
+
+
+def ksparse_lines(report: dict[str, Any]) -> list[str]:
+    """The report carries its own markdown table."""
+    return [f"ksparse ({report['data']}):", report["table"].rstrip()]
+
+
+register_task("ksparse", run_ksparse, ksparse_lines)

@@ -18,6 +18,8 @@ from sklearn.manifold import trustworthiness
 
 from aejax import plots
 from aejax.data import Dataset
+from aejax.fitting import fit, get_dataset
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 
@@ -59,8 +61,6 @@ def reduction_row(trained, dataset: Dataset, neighbors: int, max_examples: int, 
 
 def run_reduce(config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None):
     """Train one autoencoder per `task.code_sizes` (in workdir/k<size>) and compare each with PCA."""
-    from aejax.api import fit, get_dataset
-
     sizes = [int(k) for k in config.task.code_sizes]
     if not sizes or min(sizes) < 1:
         raise ValueError(f"task.code_sizes must be a non-empty tuple of sizes >= 1, got {tuple(sizes)}")
@@ -93,3 +93,14 @@ def run_reduce(config: ml_collections.ConfigDict, workdir: str | Path | None, da
                 title=f"test codes, k={scatter.model.latent_dim} (first two dimensions)",
             )
     return report
+
+
+def reduce_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"reduce k={r['code_size']}: test squared error per example AE {r['ae_sse']:.2f} | PCA {r['pca_sse']:.2f}; "
+        f"trustworthiness AE {r['ae_trustworthiness']:.3f} | PCA {r['pca_trustworthiness']:.3f}"
+        for r in report["rows"]
+    ]
+
+
+register_task("reduce", run_reduce, reduce_lines)

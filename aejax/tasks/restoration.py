@@ -25,7 +25,9 @@ from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, inpaint_
 from aejax import plots
 from aejax.data import Dataset
 from aejax.diagnostics import psnr
+from aejax.fitting import fit, get_dataset
 from aejax.objectives.corruptions import MISSING, Corruption
+from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 NLM_H_FACTORS = (0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.2)  # h = factor * sigma
@@ -83,8 +85,6 @@ def _image_split(dataset: Dataset, name: str, limit: int) -> np.ndarray:
 
 
 def run_denoise(config: ml_collections.ConfigDict, workdir, data: Dataset | None = None) -> dict[str, Any]:
-    from aejax.api import fit, get_dataset
-
     dataset = get_dataset(config, data)
     shape = dataset.display_shape
     trained = fit(config, data=data, workdir=workdir)
@@ -126,8 +126,6 @@ def psnr_in_hole(reference: np.ndarray, estimate: np.ndarray, hole: np.ndarray) 
 
 
 def run_inpaint(config: ml_collections.ConfigDict, workdir, data: Dataset | None = None) -> dict[str, Any]:
-    from aejax.api import fit, get_dataset
-
     corruption = Corruption.from_mapping(config.loss.corruption.to_dict())
     if corruption.kind not in ("centre_square", "random_boxes", "random_pixels"):
         raise ValueError(
@@ -169,3 +167,23 @@ def run_inpaint(config: ml_collections.ConfigDict, workdir, data: Dataset | None
         plots.save_image_grid(Path(workdir) / "inpaint.png", grid, shape, n)
         write_atomic(Path(workdir) / "inpaint.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def denoise_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"denoise sigma {row['sigma']:g}: PSNR/SSIM "
+        + " | ".join(f"{m} {v['psnr']:.2f}/{v['ssim']:.3f}" for m, v in row["methods"].items())
+        for row in report["rows"]
+    ]
+
+
+def inpaint_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"inpaint ({report['mask']}, {report['missing_fraction']:.1%} missing): PSNR in the hole autoencoder "
+        f"{report['psnr_hole_autoencoder']:.2f} | biharmonic {report['psnr_hole_biharmonic']:.2f} | "
+        f"mean fill {report['psnr_hole_mean_fill']:.2f}"
+    ]
+
+
+register_task("denoise", run_denoise, denoise_lines)
+register_task("inpaint", run_inpaint, inpaint_lines)

@@ -28,6 +28,8 @@ import optax
 
 from aejax.data.segmentation import NUM_CLASSES, SegmentationData, build_segmentation_data
 from aejax.models.segnet import SegNet
+from aejax.plots import save_figure
+from aejax.tasks.registry import register_task
 from aejax.training.checkpoint import Checkpointer
 from aejax.training.metrics_log import write_atomic
 from aejax.training.state import TrainState, count_params, create_train_state
@@ -222,8 +224,6 @@ def save_overlays(path: str | Path, images: np.ndarray, truth: np.ndarray, pred:
     """One row per example: input, prediction overlaid, ground truth overlaid."""
     import matplotlib.pyplot as plt
 
-    from aejax.plots import save_figure
-
     n = images.shape[0]
     fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n), squeeze=False)
     for i in range(n):
@@ -378,3 +378,13 @@ def run_segment(config, workdir, data=None) -> dict[str, Any]:
     report = {"task": "segmentation", **report}
     write_atomic(Path(workdir) / "segmentation.json", json.dumps(report, indent=2, sort_keys=True))
     return report
+
+
+def segmentation_lines(report: dict[str, Any]) -> list[str]:
+    return [
+        f"segmentation: test pixel accuracy {report['test']['pixel_accuracy']:.3f}, mean IoU "
+        f"{report['test']['mean_iou']:.3f}"
+    ]
+
+
+register_task("segmentation", run_segment, segmentation_lines)
