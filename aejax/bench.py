@@ -226,66 +226,84 @@ def _mlp(params, h, linear_at=()):
     return h
 
 
+def _minimal_dense_loss(key, widths):
+    """The plain MLP AE: sigmoid output, MSE, identity activation at the code (aejax's default)."""
+    params = _dense_params(key, widths)
+    code_layer = len(widths) // 2 - 1
+
+    def loss(params, x, key):
+        return jnp.mean(jnp.square(jax.nn.sigmoid(_mlp(params, x, (code_layer,))) - x))
+
+    return params, loss
+
+
+def _minimal_vae_loss(key):
+    """The VAE: Bernoulli likelihood plus the KL to the standard normal, per-example sums, batch means."""
+    encoder, decoder = _dense_params(key, (784, 512, 256, 64)), _dense_params(key, (32, 256, 512, 784))
+
+    def loss(params, x, key):  # a fresh noise draw every step, as aejax's step makes
+        mean, log_variance = jnp.split(_mlp(params[0], x), 2, axis=-1)
+        eps = jax.random.normal(key, mean.shape)
+        logits = _mlp(params[1], mean + jnp.exp(0.5 * log_variance) * eps)
+        nll = jnp.maximum(logits, 0) - logits * x + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+        kl = 0.5 * (jnp.square(mean) + jnp.exp(log_variance) - 1.0 - log_variance)
+        return jnp.mean(jnp.sum(nll, axis=-1)) + jnp.mean(jnp.sum(kl, axis=-1))
+
+    return (encoder, decoder), loss
+
+
+def _minimal_conv_params(key):
+    """(kernel, bias) of the conv AE's 2 convs, code and projection matmuls, 2 transposed convs and output
+    conv; kernels scaled by 1/sqrt(fan-in)."""
+    keys = jax.random.split(key, 7)
+
+    def normal(k, shape, fan_in):
+        return jax.random.normal(k, shape, jnp.float32) / np.sqrt(fan_in)
+
+    shapes = [
+        (3, 3, 1, 32),
+        (3, 3, 32, 64),
+        (3136, 16),
+        (16, 3136),
+        (3, 3, 64, 64),
+        (3, 3, 64, 32),
+        (3, 3, 32, 1),
+    ]
+    return [(normal(k, s, int(np.prod(s[:-1]))), jnp.zeros(s[-1])) for k, s in zip(keys, shapes, strict=True)]
+
+
+def _minimal_conv_loss(key):
+    """The conv AE as a hand-written Flax/JAX script runs it: lax convolutions, sigmoid output, MSE."""
+    params = _minimal_conv_params(key)
+    dims = ("NHWC", "HWIO", "NHWC")
+
+    def conv(h, w, b, stride):
+        return jax.lax.conv_general_dilated(h, w, (stride, stride), "SAME", dimension_numbers=dims) + b
+
+    def convt(h, w, b):
+        return jax.lax.conv_transpose(h, w, (2, 2), "SAME", dimension_numbers=dims) + b
+
+    def loss(params, x, key):
+        (c0, c1, code, project, u0, u1, out) = params
+        h = jax.nn.relu(conv(jax.nn.relu(conv(x, *c0, 2)), *c1, 2))
+        z = h.reshape(h.shape[0], -1) @ code[0] + code[1]
+        h = jax.nn.relu(z @ project[0] + project[1]).reshape(-1, 7, 7, 64)
+        h = jax.nn.relu(convt(jax.nn.relu(convt(h, *u0)), *u1))
+        return jnp.mean(jnp.square(jax.nn.sigmoid(conv(h, *out, 1)) - x))
+
+    return params, loss
+
+
 def _minimal_loss(name: str):
     """(params, loss(params, x, key)) of a hand-written model: the same layers, loss and initial scale as
     aejax's."""
     key = jax.random.PRNGKey(0)
     if name in LAYER_WIDTHS:
-        widths = LAYER_WIDTHS[name]
-        params = _dense_params(key, widths)
-        code_layer = len(widths) // 2 - 1  # identity activation at the code, as in aejax's default
-
-        def loss(params, x, key):
-            return jnp.mean(jnp.square(jax.nn.sigmoid(_mlp(params, x, (code_layer,))) - x))
-
-        return params, loss
+        return _minimal_dense_loss(key, LAYER_WIDTHS[name])
     if name == "vae_784-512-256-32":
-        encoder, decoder = _dense_params(key, (784, 512, 256, 64)), _dense_params(key, (32, 256, 512, 784))
-
-        def loss(params, x, key):  # a fresh noise draw every step, as aejax's step makes
-            mean, log_variance = jnp.split(_mlp(params[0], x), 2, axis=-1)
-            eps = jax.random.normal(key, mean.shape)
-            logits = _mlp(params[1], mean + jnp.exp(0.5 * log_variance) * eps)
-            nll = jnp.maximum(logits, 0) - logits * x + jnp.log1p(jnp.exp(-jnp.abs(logits)))
-            kl = 0.5 * (jnp.square(mean) + jnp.exp(log_variance) - 1.0 - log_variance)
-            return jnp.mean(jnp.sum(nll, axis=-1)) + jnp.mean(jnp.sum(kl, axis=-1))
-
-        return (encoder, decoder), loss
-    if name == "conv_28x28_32-64_16":  # what a hand-written Flax/JAX script runs: lax convolutions
-        keys = jax.random.split(key, 7)
-
-        def normal(k, shape, fan_in):
-            return jax.random.normal(k, shape, jnp.float32) / np.sqrt(fan_in)
-
-        shapes = [
-            (3, 3, 1, 32),
-            (3, 3, 32, 64),
-            (3136, 16),
-            (16, 3136),
-            (3, 3, 64, 64),
-            (3, 3, 64, 32),
-            (3, 3, 32, 1),
-        ]
-        params = [
-            (normal(k, s, int(np.prod(s[:-1]))), jnp.zeros(s[-1])) for k, s in zip(keys, shapes, strict=True)
-        ]
-        dims = ("NHWC", "HWIO", "NHWC")
-
-        def conv(h, w, b, stride):
-            return jax.lax.conv_general_dilated(h, w, (stride, stride), "SAME", dimension_numbers=dims) + b
-
-        def convt(h, w, b):
-            return jax.lax.conv_transpose(h, w, (2, 2), "SAME", dimension_numbers=dims) + b
-
-        def loss(params, x, key):
-            (c0, c1, code, project, u0, u1, out) = params
-            h = jax.nn.relu(conv(jax.nn.relu(conv(x, *c0, 2)), *c1, 2))
-            z = h.reshape(h.shape[0], -1) @ code[0] + code[1]
-            h = jax.nn.relu(z @ project[0] + project[1]).reshape(-1, 7, 7, 64)
-            h = jax.nn.relu(convt(jax.nn.relu(convt(h, *u0)), *u1))
-            return jnp.mean(jnp.square(jax.nn.sigmoid(conv(h, *out, 1)) - x))
-
-        return params, loss
+        return _minimal_vae_loss(key)
+    if name == "conv_28x28_32-64_16":
+        return _minimal_conv_loss(key)
     raise ValueError(f"no minimal reference for {name!r}")
 
 
@@ -316,70 +334,72 @@ def minimal_runner(name: str, batch_size: int) -> Runner:
     return run
 
 
-def torch_runner(name: str, batch_size: int) -> Runner | None:
-    """The same model in PyTorch eager mode (Adam, same loss), or None without PyTorch."""
-    try:
-        import torch
-    except ImportError:
-        return None
+def _torch_mlp(name: str):
+    """The plain or variational MLP in PyTorch: (module, loss of a batch, input shape)."""
+    import torch
     from torch import nn
 
-    torch.manual_seed(0)
-    if name in LAYER_WIDTHS or name == "vae_784-512-256-32":
-        widths = LAYER_WIDTHS.get(name, (784, 512, 256, 32, 256, 512, 784))
-        layers = [nn.Linear(a, b) for a, b in itertools.pairwise(widths)]
-        if name.startswith("vae"):
-            layers[len(widths) // 2 - 1] = nn.Linear(
-                widths[len(widths) // 2 - 1], 2 * widths[len(widths) // 2]
-            )
-        code_layer = len(widths) // 2 - 1
+    variational = name.startswith("vae")
+    widths = LAYER_WIDTHS.get(name, (784, 512, 256, 32, 256, 512, 784))
+    code_layer = len(widths) // 2 - 1
+    layers = [nn.Linear(a, b) for a, b in itertools.pairwise(widths)]
+    if variational:  # the code layer outputs a mean and a log-variance
+        layers[code_layer] = nn.Linear(widths[code_layer], 2 * widths[code_layer + 1])
 
-        def forward(h):
-            stats = None
-            for i, layer in enumerate(layers):
-                h = layer(h)
-                if i == code_layer and name.startswith("vae"):
-                    mean, log_variance = h.chunk(2, dim=-1)
-                    stats = (mean, log_variance)
-                    h = mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
-                elif i < len(layers) - 1 and i != code_layer:
-                    h = torch.relu(h)
-            return h, stats
+    def forward(h):
+        stats = None
+        for i, layer in enumerate(layers):
+            h = layer(h)
+            if i == code_layer and variational:
+                mean, log_variance = h.chunk(2, dim=-1)
+                stats = (mean, log_variance)
+                h = mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
+            elif i < len(layers) - 1 and i != code_layer:
+                h = torch.relu(h)
+        return h, stats
 
-        module = nn.ModuleList(layers)
+    def loss_fn(x):
+        logits, stats = forward(x)
+        if stats is None:
+            return torch.mean((torch.sigmoid(logits) - x) ** 2)
+        mean, log_variance = stats
+        nll = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        kl = 0.5 * torch.sum(mean**2 + torch.exp(log_variance) - 1.0 - log_variance) / x.shape[0]
+        return nll + kl
 
-        def loss_fn(x):
-            logits, stats = forward(x)
-            if stats is None:
-                return torch.mean((torch.sigmoid(logits) - x) ** 2)
-            mean, log_variance = stats
-            nll = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-            kl = 0.5 * torch.sum(mean**2 + torch.exp(log_variance) - 1.0 - log_variance) / x.shape[0]
-            return nll + kl
+    return nn.ModuleList(layers), loss_fn, (widths[0],)
 
-        x = torch.rand(batch_size, widths[0])
-    elif name == "conv_28x28_32-64_16":
-        module = nn.ModuleList(
-            [
-                nn.Conv2d(1, 32, 3, 2, 1),
-                nn.Conv2d(32, 64, 3, 2, 1),
-                nn.Linear(3136, 16),
-                nn.Linear(16, 3136),
-                nn.ConvTranspose2d(64, 64, 3, 2, 1, output_padding=1),
-                nn.ConvTranspose2d(64, 32, 3, 2, 1, output_padding=1),
-                nn.Conv2d(32, 1, 3, 1, 1),
-            ]
-        )
-        c0, c1, code, project, u0, u1, out = module
 
-        def loss_fn(x):
-            h = torch.relu(c1(torch.relu(c0(x))))
-            h = torch.relu(project(code(h.flatten(1)))).view(-1, 64, 7, 7)
-            return torch.mean((torch.sigmoid(out(torch.relu(u1(torch.relu(u0(h)))))) - x) ** 2)
+def _torch_conv():
+    """The conv AE in PyTorch: (module, loss of a batch, input shape)."""
+    import torch
+    from torch import nn
 
-        x = torch.rand(batch_size, 1, 28, 28)
-    else:
-        return None
+    module = nn.ModuleList(
+        [
+            nn.Conv2d(1, 32, 3, 2, 1),
+            nn.Conv2d(32, 64, 3, 2, 1),
+            nn.Linear(3136, 16),
+            nn.Linear(16, 3136),
+            nn.ConvTranspose2d(64, 64, 3, 2, 1, output_padding=1),
+            nn.ConvTranspose2d(64, 32, 3, 2, 1, output_padding=1),
+            nn.Conv2d(32, 1, 3, 1, 1),
+        ]
+    )
+    c0, c1, code, project, u0, u1, out = module
+
+    def loss_fn(x):
+        h = torch.relu(c1(torch.relu(c0(x))))
+        h = torch.relu(project(code(h.flatten(1)))).view(-1, 64, 7, 7)
+        return torch.mean((torch.sigmoid(out(torch.relu(u1(torch.relu(u0(h)))))) - x) ** 2)
+
+    return module, loss_fn, (1, 28, 28)
+
+
+def _torch_adam_runner(module, loss_fn, x) -> Runner:
+    """Adam (learning rate 1e-3) steps of `loss_fn` on the one batch `x`."""
+    import torch
+
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
 
     def step():
@@ -394,6 +414,23 @@ def torch_runner(name: str, batch_size: int) -> Runner | None:
         return n
 
     return run
+
+
+def torch_runner(name: str, batch_size: int) -> Runner | None:
+    """The same model in PyTorch eager mode (Adam, same loss), or None without PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+
+    torch.manual_seed(0)
+    if name in LAYER_WIDTHS or name == "vae_784-512-256-32":
+        module, loss_fn, input_shape = _torch_mlp(name)
+    elif name == "conv_28x28_32-64_16":
+        module, loss_fn, input_shape = _torch_conv()
+    else:
+        return None
+    return _torch_adam_runner(module, loss_fn, torch.rand(batch_size, *input_shape))
 
 
 def _torch_version() -> str | None:
@@ -451,10 +488,9 @@ def _steps_and_rounds(name: str, steps: int, repeats: int) -> tuple[int, int]:
     return steps, repeats
 
 
-def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
-    """Every single-device column of one model x batch size, its runners timed in interleaved rounds."""
-    conv = name.startswith("conv")
-    n, repeats = _steps_and_rounds(name, steps, repeats)
+def _row_runners(name: str, batch_size: int) -> tuple[dict[str, Runner], dict, int]:
+    """The JAX runners a row times together, the plain step's info (`step_runner`), and the microbatch size
+    fit's loop picks (0: whole batches)."""
     plain, info = step_runner(name, batch_size, log_norms=False)
     runners = {
         "aejax": plain,
@@ -462,19 +498,28 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         "fit_loop": fit_loop_runner(name, batch_size),
         "fused10": fit_loop_runner(name, batch_size, k=10),
     }
-    if not conv:  # and a second, independent instance of it: the A/A control of the ratios' noise
+    if not name.startswith("conv"):  # and a second, independent instance of it: the A/A control of the noise
         runners["minimal"] = minimal_runner(name, batch_size)
         runners["minimal_control"] = minimal_runner(name, batch_size)
     _, objective, _, state, input_shape = _state_and_objective(name)
     microbatch = auto_microbatch_size(state, objective, batch_size, input_shape, eligible=True)
     if microbatch:  # fit's loops above slice the batch: the same loop on whole batches, for comparison
         runners["fit_loop_whole_batch"] = fit_loop_runner(name, batch_size, microbatch_size=batch_size)
+    return runners, info, microbatch
+
+
+def _row_rates(
+    name: str, batch_size: int, runners: dict[str, Runner], n: int, repeats: int
+) -> dict[str, list[float]]:
+    """steps/s per round of every runner of a row, PyTorch's (where installed) and, for the conv rows, the
+    hand-written step's."""
+    conv = name.startswith("conv")
     torch_run = torch_runner(name, batch_size) if conv else None
     if torch_run is not None:
         # the conv rows compare against PyTorch: in the same rounds, so that the machine's drift over a run
         # (+-20% here) hits both alike; a pause before every timed run lets PyTorch's OpenMP threads, which
         # spin for a while after its steps, go idle before the next runner starts
-        runners["torch"] = torch_run
+        runners = {**runners, "torch": torch_run}
     rates = interleaved_rates(
         runners,
         {key: max(n, 10) if key.startswith("fused10") else n for key in runners},
@@ -488,9 +533,18 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         rates["minimal"] = interleaved_rates(
             {"minimal": minimal_runner(name, batch_size)}, {"minimal": 2}, 1
         )["minimal"]
+    return rates
+
+
+def _median(rates: dict[str, list[float]], key: str) -> float:
+    return round(statistics.median(rates[key]), 2)
+
+
+def _throughput_columns(name: str, batch_size: int, info: dict, rates: dict[str, list[float]]) -> dict:
+    """The plain step's own columns: rate, spread, samples/s, compile time, flops, final loss."""
     rate, spread = _median_and_spread(rates["aejax"])
     flops = info["flops"]
-    row = {
+    return {
         "model": name,
         "batch_size": batch_size,
         "backend": "single",
@@ -502,8 +556,14 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
         "gflop_per_step": None if flops is None else round(flops / 1e9, 4),
         "achieved_gflops": None if flops is None else round(flops * rate / 1e9, 1),
         "final_loss": info["loss"](),
-        "steps_per_second_with_norms": round(statistics.median(rates["log_norms"]), 2),
-        "minimal_jax_steps_per_second": round(statistics.median(rates["minimal"]), 2),
+    }
+
+
+def _comparison_columns(conv: bool, rates: dict[str, list[float]], microbatch: int) -> dict:
+    """The step with norms, the hand-written step, fit's loop and the fused loop, next to the plain step."""
+    return {
+        "steps_per_second_with_norms": _median(rates, "log_norms"),
+        "minimal_jax_steps_per_second": _median(rates, "minimal"),
         "vs_minimal_jax": round(_best_ratio(rates["aejax"], rates["minimal"]), 3),
         "vs_minimal_jax_median": round(
             statistics.median(rates["aejax"]) / statistics.median(rates["minimal"])
@@ -511,38 +571,58 @@ def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
             else _paired_ratio(rates["aejax"], rates["minimal"]),
             3,
         ),
-        "fit_loop_steps_per_second": round(statistics.median(rates["fit_loop"]), 2),
-        "fused10_steps_per_second": round(statistics.median(rates["fused10"]), 2),
+        "fit_loop_steps_per_second": _median(rates, "fit_loop"),
+        "fused10_steps_per_second": _median(rates, "fused10"),
         "fused_vs_fit_loop": round(_best_ratio(rates["fused10"], rates["fit_loop"]), 3),
         "fused_vs_fit_loop_median": round(_paired_ratio(rates["fused10"], rates["fit_loop"]), 3),
         "fit_microbatch_size": microbatch,  # what fit's train.microbatch_size=0 picks here (0: whole batches)
         "rounds": len(rates["aejax"]),
         "rounds_steps_per_second": {key: [round(r, 2) for r in value] for key, value in rates.items()},
     }
+
+
+def _optional_columns(conv: bool, rates: dict[str, list[float]]) -> dict:
+    """Columns of the runners only some rows have: the A/A control, whole batches, PyTorch."""
+    row = {}
     if "minimal_control" in rates:  # identical code: how far from 1 these ratios land by chance
         row["minimal_control_ratio"] = round(_best_ratio(rates["minimal_control"], rates["minimal"]), 3)
         row["minimal_control_ratio_median"] = round(
             _paired_ratio(rates["minimal_control"], rates["minimal"]), 3
         )
     if "fit_loop_whole_batch" in rates:
-        row["fit_loop_whole_batch_steps_per_second"] = round(
-            statistics.median(rates["fit_loop_whole_batch"]), 2
-        )
+        row["fit_loop_whole_batch_steps_per_second"] = _median(rates, "fit_loop_whole_batch")
         row["fit_loop_vs_whole_batch_median"] = round(
             _paired_ratio(rates["fit_loop"], rates["fit_loop_whole_batch"]), 3
         )
     if "torch" in rates:
-        row["torch_eager_steps_per_second"] = round(statistics.median(rates["torch"]), 2)
-        aejax_modes = ("aejax", "fit_loop", "fused10", "fit_loop_whole_batch")
-        best = max(statistics.median(rates[key]) for key in aejax_modes if key in rates)
-        row["best_vs_torch_eager"] = round(best / statistics.median(rates["torch"]), 3)
-        if conv:  # same rounds: the fastest mode's (by median) per-round ratio to PyTorch, median over rounds
-            fastest = max(
-                (key for key in aejax_modes if key in rates), key=lambda k: statistics.median(rates[k])
-            )
-            row["best_vs_torch_eager_paired"] = round(_paired_ratio(rates[fastest], rates["torch"]), 3)
-            row["fastest_mode"] = fastest
+        row.update(_torch_columns(conv, rates))
     return row
+
+
+def _torch_columns(conv: bool, rates: dict[str, list[float]]) -> dict:
+    """PyTorch's rate and the fastest aejax mode over it (conv rows: also paired, round by round)."""
+    row = {"torch_eager_steps_per_second": _median(rates, "torch")}
+    aejax_modes = ("aejax", "fit_loop", "fused10", "fit_loop_whole_batch")
+    best = max(statistics.median(rates[key]) for key in aejax_modes if key in rates)
+    row["best_vs_torch_eager"] = round(best / statistics.median(rates["torch"]), 3)
+    if conv:  # same rounds: the fastest mode's (by median) per-round ratio to PyTorch, median over rounds
+        fastest = max((key for key in aejax_modes if key in rates), key=lambda k: statistics.median(rates[k]))
+        row["best_vs_torch_eager_paired"] = round(_paired_ratio(rates[fastest], rates["torch"]), 3)
+        row["fastest_mode"] = fastest
+    return row
+
+
+def bench_row(name: str, batch_size: int, steps: int, repeats: int) -> dict:
+    """Every single-device column of one model x batch size, its runners timed in interleaved rounds."""
+    conv = name.startswith("conv")
+    n, repeats = _steps_and_rounds(name, steps, repeats)
+    runners, info, microbatch = _row_runners(name, batch_size)
+    rates = _row_rates(name, batch_size, runners, n, repeats)
+    return {
+        **_throughput_columns(name, batch_size, info, rates),
+        **_comparison_columns(conv, rates, microbatch),
+        **_optional_columns(conv, rates),
+    }
 
 
 def backend_row(name: str, batch_size: int, backend: str, steps: int, repeats: int) -> dict:
@@ -563,17 +643,9 @@ def backend_row(name: str, batch_size: int, backend: str, steps: int, repeats: i
     }
 
 
-def run(models, batch_sizes, steps: int, repeats: int, backends=None) -> dict:
-    """Measure every model x batch size (x backend); the report `markdown` renders."""
-    if steps < 1 or repeats < 1:
-        raise ValueError(f"--steps and --repeats must be >= 1, got {steps} and {repeats}")
-    if backends is None:
-        backends = ["single"] + (["sharded"] if jax.device_count() > 1 else [])
-    device = jax.devices()[0]
-    size = 4096 if device.platform != "cpu" else 2048
-    # the fraction of peak uses the best of two measurements, one before the models and one after them (a
-    # single short measurement can land in a slow moment of a shared machine)
-    peak = measured_matmul_peak(size)
+def _measure_rows(models, batch_sizes, backends, steps: int, repeats: int) -> tuple[list[dict], list[dict]]:
+    """Every model x batch size: its single-device row and one row per other backend, each printed as soon as
+    it is measured."""
     rows, backend_rows = [], []
     for name in models:
         for batch_size in batch_sizes:
@@ -585,6 +657,21 @@ def run(models, batch_sizes, steps: int, repeats: int, backends=None) -> dict:
                 if backend != "single":
                     backend_rows.append(backend_row(name, batch_size, backend, steps, repeats))
                     print(json.dumps(backend_rows[-1]), flush=True)
+    return rows, backend_rows
+
+
+def run(models, batch_sizes, steps: int, repeats: int, backends=None) -> dict:
+    """Measure every model x batch size (x backend); the report `markdown` renders."""
+    if steps < 1 or repeats < 1:
+        raise ValueError(f"--steps and --repeats must be >= 1, got {steps} and {repeats}")
+    if backends is None:
+        backends = ["single"] + (["sharded"] if jax.device_count() > 1 else [])
+    device = jax.devices()[0]
+    size = 4096 if device.platform != "cpu" else 2048
+    # the fraction of peak uses the best of two measurements, one before the models and one after them (a
+    # single short measurement can land in a slow moment of a shared machine)
+    peak = measured_matmul_peak(size)
+    rows, backend_rows = _measure_rows(models, batch_sizes, backends, steps, repeats)
     peak = max(peak, measured_matmul_peak(size))
     for row in rows:
         if row["achieved_gflops"] is not None:
@@ -602,9 +689,10 @@ def run(models, batch_sizes, steps: int, repeats: int, backends=None) -> dict:
     }
 
 
-def markdown(report: dict) -> str:
+def _header_lines(report: dict) -> list[str]:
+    """The device and versions, what each column measures, and the table's head."""
     torch_version = report.get("torch")
-    lines = [
+    return [
         f"Train-step throughput on {report['device']} (jax {report['jax']}, Python {report['python']}"
         + (f", PyTorch {torch_version}" if torch_version else ", PyTorch not installed")
         + f"); measured float32 matmul peak {report['matmul_peak_gflops_f32']} GFLOP/s; memory {report['memory']}.",
@@ -634,43 +722,57 @@ def markdown(report: dict) -> str:
         "| fused / fit loop | slices | whole batches steps/s | PyTorch eager steps/s | best / PyTorch |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in report["results"]:
-        control = (
-            f"{r['minimal_control_ratio_median']} ({r['minimal_control_ratio']})"
-            if "minimal_control_ratio" in r
-            else "n/a"
-        )
-        whole = (
-            f"{r['fit_loop_whole_batch_steps_per_second']} ({r['fit_loop_vs_whole_batch_median']})"
-            if "fit_loop_whole_batch_steps_per_second" in r
-            else "n/a"
-        )
+
+
+def _result_line(r: dict) -> str:
+    """One single-device row of the table."""
+    control = (
+        f"{r['minimal_control_ratio_median']} ({r['minimal_control_ratio']})"
+        if "minimal_control_ratio" in r
+        else "n/a"
+    )
+    whole = (
+        f"{r['fit_loop_whole_batch_steps_per_second']} ({r['fit_loop_vs_whole_batch_median']})"
+        if "fit_loop_whole_batch_steps_per_second" in r
+        else "n/a"
+    )
+    return (
+        f"| {r['model']} | {r['batch_size']} | {r['steps_per_second']} ({r['spread']:.0%}) | "
+        f"{r['samples_per_second']} | {r['compile_seconds']} | {r['gflop_per_step']} | {r['achieved_gflops']} | "
+        f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax_median']} "
+        f"({r['vs_minimal_jax']}) | {control} | {r['steps_per_second_with_norms']} | "
+        f"{r['fit_loop_steps_per_second']} | {r['fused10_steps_per_second']} | "
+        f"{r['fused_vs_fit_loop_median']} ({r['fused_vs_fit_loop']}) | "
+        f"{r.get('fit_microbatch_size') or 'whole'} | {whole} | "
+        f"{r.get('torch_eager_steps_per_second', 'n/a')} | "
+        f"{r.get('best_vs_torch_eager', 'n/a')}"
+        + (f" ({r['best_vs_torch_eager_paired']})" if "best_vs_torch_eager_paired" in r else "")
+        + " |"
+    )
+
+
+def _backend_lines(backend_results: list[dict]) -> list[str]:
+    """The other backends' table, with its heading."""
+    lines = [
+        "",
+        "Other backends (`train.backend`), the plain step over every visible device:",
+        "",
+        "| model | batch | backend | devices | steps/s (spread) | samples/s | compile s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in backend_results:
         lines.append(
-            f"| {r['model']} | {r['batch_size']} | {r['steps_per_second']} ({r['spread']:.0%}) | "
-            f"{r['samples_per_second']} | {r['compile_seconds']} | {r['gflop_per_step']} | {r['achieved_gflops']} | "
-            f"{r.get('fraction_of_peak')} | {r['minimal_jax_steps_per_second']} | {r['vs_minimal_jax_median']} "
-            f"({r['vs_minimal_jax']}) | {control} | {r['steps_per_second_with_norms']} | "
-            f"{r['fit_loop_steps_per_second']} | {r['fused10_steps_per_second']} | "
-            f"{r['fused_vs_fit_loop_median']} ({r['fused_vs_fit_loop']}) | "
-            f"{r.get('fit_microbatch_size') or 'whole'} | {whole} | "
-            f"{r.get('torch_eager_steps_per_second', 'n/a')} | "
-            f"{r.get('best_vs_torch_eager', 'n/a')}"
-            + (f" ({r['best_vs_torch_eager_paired']})" if "best_vs_torch_eager_paired" in r else "")
-            + " |"
+            f"| {r['model']} | {r['batch_size']} | {r['backend']} | {r['devices']} | {r['steps_per_second']} "
+            f"({r['spread']:.0%}) | {r['samples_per_second']} | {r['compile_seconds']} |"
         )
+    return lines
+
+
+def markdown(report: dict) -> str:
+    """The report as markdown: what was measured, the single-device table, the other backends' table."""
+    lines = _header_lines(report) + [_result_line(r) for r in report["results"]]
     if report.get("backend_results"):
-        lines += [
-            "",
-            "Other backends (`train.backend`), the plain step over every visible device:",
-            "",
-            "| model | batch | backend | devices | steps/s (spread) | samples/s | compile s |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in report["backend_results"]:
-            lines.append(
-                f"| {r['model']} | {r['batch_size']} | {r['backend']} | {r['devices']} | {r['steps_per_second']} "
-                f"({r['spread']:.0%}) | {r['samples_per_second']} | {r['compile_seconds']} |"
-            )
+        lines += _backend_lines(report["backend_results"])
     return "\n".join(lines) + "\n"
 
 
