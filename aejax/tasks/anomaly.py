@@ -200,15 +200,51 @@ def save_score_histogram(
     return _save_figure(fig, path)
 
 
+def _one_class_data(dataset, c: int, normal) -> Dataset:
+    """The training examples `normal` of class `c`, and the validation examples of that class if any."""
+    val_normal = None if dataset.x_val is None else dataset.x_val[dataset.y_val == c]
+    return Dataset(
+        x_train=normal,
+        x_val=val_normal if val_normal is not None and len(val_normal) else None,
+        value_range=dataset.value_range,
+        name=f"{dataset.name} class {c}",
+    )
+
+
+def _baseline_score_fns(normal, config) -> dict[str, Any]:
+    """Scores of IsolationForest (negated: higher is more anomalous) and of PCA reconstruction error, both
+    fitted on the normal training examples."""
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import IsolationForest
+
+    flat = lambda a: a.reshape(a.shape[0], -1)
+    forest = IsolationForest(n_estimators=100, random_state=config.seed).fit(flat(normal))
+    pca = PCA(n_components=min(config.model.latent_dim, *flat(normal).shape), random_state=config.seed)
+    pca.fit(flat(normal))
+    return {
+        "isolation_forest": lambda x: -forest.score_samples(flat(x)),
+        "pca": lambda x: np.mean(np.square(pca.inverse_transform(pca.transform(flat(x))) - flat(x)), axis=1),
+    }
+
+
+def _method_metrics(score, dataset, c: int, normal, labels, contamination: float):
+    """(detection metrics on the test split at the contamination threshold of the normal training scores, plus
+    the F1 at the best-F1 validation threshold when the validation split holds both classes; test scores)."""
+    test_scores = score(dataset.x_test)
+    threshold = contamination_threshold(score(normal), contamination)
+    metrics = detection_metrics(test_scores, labels, threshold)
+    if dataset.x_val is not None and len(np.unique(dataset.y_val != c)) == 2:
+        val_threshold = validation_threshold(score(dataset.x_val), (dataset.y_val != c).astype(np.int64))
+        metrics["f1_at_validation_threshold"] = detection_metrics(test_scores, labels, val_threshold)["f1"]
+    return metrics, test_scores
+
+
 def run_anomaly(config, workdir: str | Path | None, data=None) -> dict[str, Any]:
     """One-class protocol on a labelled dataset: train on the examples of class `task.normal_class`, score
     every test example (the other classes are the anomalies), next to IsolationForest and PCA reconstruction
     error fitted on the same normal examples. Thresholds: the `task.contamination` quantile of the training
     scores, and the best-F1 threshold on the (labelled) validation split."""
     import json
-
-    from sklearn.decomposition import PCA
-    from sklearn.ensemble import IsolationForest
 
     dataset = get_dataset(config, data)
     c = int(config.task.normal_class)
@@ -217,36 +253,18 @@ def run_anomaly(config, workdir: str | Path | None, data=None) -> dict[str, Any]
     if c not in set(np.unique(dataset.y_train).tolist()):
         raise ValueError(f"task.normal_class={c} is not a label of the training split")
     normal = dataset.x_train[dataset.y_train == c]
-    val_normal = None if dataset.x_val is None else dataset.x_val[dataset.y_val == c]
-    one_class = Dataset(
-        x_train=normal,
-        x_val=val_normal if val_normal is not None and len(val_normal) else None,
-        value_range=dataset.value_range,
-        name=f"{dataset.name} class {c}",
-    )
-    trained = fit(config, data=one_class, workdir=workdir)
-    flat = lambda a: a.reshape(a.shape[0], -1)
-    forest = IsolationForest(n_estimators=100, random_state=config.seed).fit(flat(normal))
-    pca = PCA(n_components=min(config.model.latent_dim, *flat(normal).shape), random_state=config.seed)
-    pca.fit(flat(normal))
+    trained = fit(config, data=_one_class_data(dataset, c, normal), workdir=workdir)
     score_fns = {
         "autoencoder": lambda x: reconstruction_scores(trained, x),
-        "isolation_forest": lambda x: -forest.score_samples(flat(x)),
-        "pca": lambda x: np.mean(np.square(pca.inverse_transform(pca.transform(flat(x))) - flat(x)), axis=1),
+        **_baseline_score_fns(normal, config),
     }
     labels = (dataset.y_test != c).astype(np.int64)
     report: dict[str, Any] = {"task": "anomaly", "normal_class": c, "n_train_normal": int(normal.shape[0])}
     curves = {}
     for name, score in score_fns.items():
-        test_scores = score(dataset.x_test)
-        threshold = contamination_threshold(score(normal), config.task.contamination)
-        metrics = detection_metrics(test_scores, labels, threshold)
-        if dataset.x_val is not None and len(np.unique(dataset.y_val != c)) == 2:
-            val_threshold = validation_threshold(score(dataset.x_val), (dataset.y_val != c).astype(np.int64))
-            metrics["f1_at_validation_threshold"] = detection_metrics(test_scores, labels, val_threshold)[
-                "f1"
-            ]
-        report[name] = metrics
+        report[name], test_scores = _method_metrics(
+            score, dataset, c, normal, labels, config.task.contamination
+        )
         curves[name] = (test_scores, labels)
     if workdir is not None:
         workdir = Path(workdir)

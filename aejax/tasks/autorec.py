@@ -24,6 +24,64 @@ from aejax.tasks.registry import register_task
 from aejax.training.metrics_log import write_atomic
 
 
+def _fit_and_predict(cfg, fit_ratings, eval_ratings, run_dir, scale: tuple[float, float]):
+    """Train on `fit_ratings`; (trained, predictions for `eval_ratings` from the reconstructed training rows
+    clipped to the rating `scale`, mask of the ratings in rows without any training rating)."""
+    orientation = cfg.task.orientation
+    matrix = rating_matrix(fit_ratings, orientation)
+    data = Dataset(x_train=matrix, value_range=None, name=f"movielens {orientation} rows")
+    trained = fit(cfg, data=data, workdir=run_dir)
+    rows, cols = (
+        (eval_ratings.items, eval_ratings.users)
+        if orientation == "item"
+        else (eval_ratings.users, eval_ratings.items)
+    )
+    predicted = np.clip(trained.reconstruct(matrix)[rows, cols], *scale)
+    cold = (matrix != 0).sum(axis=1)[rows] == 0
+    predicted[cold] = float(np.mean(fit_ratings.ratings))  # rows with no training rating
+    return trained, predicted, cold
+
+
+def _with_l2_weight(
+    config: ml_collections.ConfigDict, label: str, weight: float
+) -> ml_collections.ConfigDict:
+    cfg = config.copy_and_resolve_references()
+    cfg.loss.regularizers[label].weight = weight
+    return cfg
+
+
+def _select_l2_weight(
+    config: ml_collections.ConfigDict, train, workdir: Path | None, scale: tuple[float, float]
+) -> tuple[ml_collections.ConfigDict, list[dict[str, float]]]:
+    """The config with the weight of its first weight_l2 term set to the task.l2_weights candidate of least
+    validation RMSE (unchanged without candidates), and each candidate's score.
+
+    Model selection never sees the test ratings: each candidate is trained on the training ratings minus a
+    validation part and judged on that part."""
+    weights = [float(w) for w in config.task.l2_weights]
+    if not weights:
+        return config, []
+    labels = [k for k, v in config.loss.regularizers.to_dict().items() if v["fn"] == "weight_l2"]
+    if not labels:
+        raise ValueError("task.l2_weights selects the weight of a weight_l2 regularizer; the config has none")
+    fit_part, val_part = split_ratings(train, config.task.val_ratio, config.data.split_seed + 1)
+    selection = []
+    for weight in weights:
+        run_dir = workdir / "selection" / f"l2_{weight:g}" if workdir is not None else None
+        _, predicted, _ = _fit_and_predict(
+            _with_l2_weight(config, labels[0], weight), fit_part, val_part, run_dir, scale
+        )
+        selection.append({"l2_weight": weight, "rmse_validation": rmse(predicted, val_part.ratings)})
+    best = min(selection, key=lambda row: row["rmse_validation"])["l2_weight"]
+    return _with_l2_weight(config, labels[0], best), selection
+
+
+def _biased_baseline(train, test, scale: tuple[float, float]) -> np.ndarray:
+    """mu + b_user + b_item fitted on the training ratings, for the test ratings, clipped to the scale."""
+    mu_b, b_user, b_item = fit_biases(train)
+    return np.clip(mu_b + b_user[test.users] + b_item[test.items], *scale)
+
+
 def run_autorec(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
@@ -38,54 +96,16 @@ def run_autorec(
             "task 'autorec' trains on observed ratings only: set loss.reconstruction='observed_sse' "
             f"(got {config.loss.reconstruction!r})"
         )
-    orientation = config.task.orientation
     ratings = load_movielens(config.data.path)
     train, test = split_ratings(ratings, config.task.test_ratio, config.data.split_seed)
-    low, high = float(ratings.ratings.min()), float(ratings.ratings.max())
+    scale = (float(ratings.ratings.min()), float(ratings.ratings.max()))
     workdir = Path(workdir) if workdir is not None else None
-
-    def fit_and_predict(cfg, fit_ratings, eval_ratings, run_dir):
-        """Train on `fit_ratings`; predictions for `eval_ratings` from the reconstructed training rows."""
-        matrix = rating_matrix(fit_ratings, orientation)
-        data = Dataset(x_train=matrix, value_range=None, name=f"movielens {orientation} rows")
-        trained = fit(cfg, data=data, workdir=run_dir)
-        rows, cols = (
-            (eval_ratings.items, eval_ratings.users)
-            if orientation == "item"
-            else (eval_ratings.users, eval_ratings.items)
-        )
-        predicted = np.clip(trained.reconstruct(matrix)[rows, cols], low, high)
-        cold = (matrix != 0).sum(axis=1)[rows] == 0
-        predicted[cold] = float(np.mean(fit_ratings.ratings))  # rows with no training rating
-        return trained, predicted, cold
-
-    # Model selection never sees the test ratings: each candidate weight of the first weight_l2 term is
-    # trained on the training ratings minus a validation part and judged on that part.
-    selection = []
-    weights = [float(w) for w in config.task.l2_weights]
-    if weights:
-        labels = [k for k, v in config.loss.regularizers.to_dict().items() if v["fn"] == "weight_l2"]
-        if not labels:
-            raise ValueError(
-                "task.l2_weights selects the weight of a weight_l2 regularizer; the config has none"
-            )
-        fit_part, val_part = split_ratings(train, config.task.val_ratio, config.data.split_seed + 1)
-        for weight in weights:
-            cfg = config.copy_and_resolve_references()
-            cfg.loss.regularizers[labels[0]].weight = weight
-            run_dir = workdir / "selection" / f"l2_{weight:g}" if workdir is not None else None
-            _, predicted, _ = fit_and_predict(cfg, fit_part, val_part, run_dir)
-            selection.append({"l2_weight": weight, "rmse_validation": rmse(predicted, val_part.ratings)})
-        best = min(selection, key=lambda row: row["rmse_validation"])["l2_weight"]
-        config = config.copy_and_resolve_references()
-        config.loss.regularizers[labels[0]].weight = best
-    trained, predicted, cold = fit_and_predict(config, train, test, workdir)
-    mu = float(np.mean(train.ratings))
-    mu_b, b_user, b_item = fit_biases(train)
-    baseline = np.clip(mu_b + b_user[test.users] + b_item[test.items], low, high)
+    config, selection = _select_l2_weight(config, train, workdir, scale)
+    trained, predicted, cold = _fit_and_predict(config, train, test, workdir, scale)
+    baseline = _biased_baseline(train, test, scale)
     report = {
         "task": "autorec",
-        "orientation": orientation,
+        "orientation": config.task.orientation,
         "ratings": len(ratings),
         "users": ratings.num_users,
         "items": ratings.num_items,
@@ -95,7 +115,7 @@ def run_autorec(
         "split_seed": config.data.split_seed,
         "rmse_autorec": rmse(predicted, test.ratings),
         "rmse_biased_baseline": rmse(baseline, test.ratings),
-        "rmse_global_mean": rmse(np.full(len(test), mu), test.ratings),
+        "rmse_global_mean": rmse(np.full(len(test), float(np.mean(train.ratings))), test.ratings),
         "l2_weight": next(
             (v["weight"] for v in config.loss.regularizers.to_dict().values() if v["fn"] == "weight_l2"), None
         ),

@@ -158,6 +158,40 @@ def markdown_table(rows: list[dict[str, Any]], jpeg: list[dict[str, Any]]) -> st
     return "\n".join(lines) + "\n"
 
 
+def _codec_point(trained, x_train, x_test, pixels: int, jpeg: list[dict[str, Any]], run_dir: Path | None):
+    """The codec of one trained model, fitted on `x_train` (saved in `run_dir`), and its row: rate and
+    distortion on `x_test`, and whether it beats JPEG at its rate (scan bytes, whole files)."""
+    codec = Codec.fit(trained, x_train)
+    if run_dir is not None:
+        codec.save(run_dir / "codec.npz")
+    row = codec_row(trained, codec, x_test, pixels)
+    row["beats_jpeg_scan"] = beats_jpeg(row, jpeg, "bpp_scan")
+    row["beats_jpeg_file"] = beats_jpeg(row, jpeg, "bpp_file")
+    return row, codec
+
+
+def _save_codec_examples(
+    path: Path, codecs: list[tuple[dict[str, Any], Codec]], jpeg: list[dict[str, Any]], x_test, display_shape
+) -> None:
+    """Side by side at about the same rate: the learned point nearest JPEG's lowest scan rate, and JPEG at the
+    quality whose scan rate is nearest to that point's, on the first 8 test images."""
+    jpeg_lowest = min(jpeg, key=lambda r: r["bpp_scan"])
+    point, codec = min(codecs, key=lambda c: abs(np.log(c[0]["bpp"] / jpeg_lowest["bpp_scan"])))
+    shown = x_test[:8]
+    quality = min(jpeg, key=lambda r: abs(r["bpp_scan"] - point["bpp"]))["quality"]
+    jpeg_images = np.stack(
+        [jpeg_roundtrip(im, quality)[1] for im in to_uint8(shown.reshape(-1, *display_shape))]
+    )
+    plots_codes.save_codec_examples(
+        path,
+        shown.reshape(-1, *display_shape),
+        codec.decompress(codec.compress(shown)).reshape(-1, *display_shape),
+        jpeg_images.astype(np.float32) / 255.0,
+        f"aejax {point['bpp']:.3f} bpp",
+        f"JPEG q{quality} ({next(r for r in jpeg if r['quality'] == quality)['bpp_scan']:.3f} bpp scan)",
+    )
+
+
 def run_compress(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
@@ -183,14 +217,9 @@ def run_compress(
             cfg.model.latent_dim, cfg.model.quantize_levels, cfg.model.bottleneck = k, level, "quantize"
             run_dir = workdir / f"k{k}_L{level}" if workdir else None
             trained = fit(cfg, data=dataset if data is not None else None, workdir=run_dir)
-            codec = Codec.fit(trained, dataset.x_train)
-            if run_dir is not None:
-                codec.save(run_dir / "codec.npz")
-            row = codec_row(trained, codec, x_test, pixels)
-            row["beats_jpeg_scan"] = beats_jpeg(row, jpeg, "bpp_scan")
-            row["beats_jpeg_file"] = beats_jpeg(row, jpeg, "bpp_file")
+            row, codec = _codec_point(trained, dataset.x_train, x_test, pixels, jpeg, run_dir)
             rows.append(row)
-            codecs.append((row, trained, codec))
+            codecs.append((row, codec))
     wins = [r["bpp"] for r in rows if r["beats_jpeg_scan"]]
     report = {
         "task": "compress",
@@ -207,22 +236,8 @@ def run_compress(
         write_atomic(workdir / "compress.json", json.dumps(report, indent=2) + "\n")
         write_atomic(workdir / "compress.md", report["table"])
         plots_codes.save_rate_distortion(workdir / "rate_distortion.png", rows, jpeg)
-        # Side by side at about the same rate: the learned point nearest JPEG's lowest scan rate.
-        jpeg_lowest = min(jpeg, key=lambda r: r["bpp_scan"])
-        lowest = min(codecs, key=lambda c: abs(np.log(c[0]["bpp"] / jpeg_lowest["bpp_scan"])))
-        _, trained, codec = lowest
-        shown = x_test[:8]
-        quality = min(jpeg, key=lambda r: abs(r["bpp_scan"] - lowest[0]["bpp"]))["quality"]
-        jpeg_images = np.stack(
-            [jpeg_roundtrip(im, quality)[1] for im in to_uint8(shown.reshape(-1, *dataset.display_shape))]
-        )
-        plots_codes.save_codec_examples(
-            workdir / "compression_examples.png",
-            shown.reshape(-1, *dataset.display_shape),
-            codec.decompress(codec.compress(shown)).reshape(-1, *dataset.display_shape),
-            jpeg_images.astype(np.float32) / 255.0,
-            f"aejax {lowest[0]['bpp']:.3f} bpp",
-            f"JPEG q{quality} ({next(r for r in jpeg if r['quality'] == quality)['bpp_scan']:.3f} bpp scan)",
+        _save_codec_examples(
+            workdir / "compression_examples.png", codecs, jpeg, x_test, dataset.display_shape
         )
     return report
 

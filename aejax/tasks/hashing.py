@@ -104,6 +104,31 @@ def markdown_table(rows: list[dict[str, Any]], k: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _hashing_row(trained, bits: int, database, queries, k: int, seed: int) -> dict[str, Any]:
+    """Retrieval scores at `bits` bits: the autoencoder's codes (with their bit usage on the database and the
+    test MSE), PCA signs and random projections (`seed`); `database` and `queries` are (x, labels)."""
+    (x_db, y_db), (x_q, y_q) = database, queries
+    db_bits, q_bits = trained.code_symbols(x_db), trained.code_symbols(x_q)
+    return {
+        "bits": bits,
+        "autoencoder": {
+            **retrieval_scores(q_bits, db_bits, y_q, y_db, k),
+            **bit_usage(db_bits),
+            "test_mse": float(trained.evaluate(x_q)["mse"]),
+        },
+        "pca_sign": retrieval_scores(
+            pca_sign_bits(x_db, x_q, bits), pca_sign_bits(x_db, x_db, bits), y_q, y_db, k
+        ),
+        "random_projection": retrieval_scores(
+            random_projection_bits(x_db, x_q, bits, seed),
+            random_projection_bits(x_db, x_db, bits, seed),
+            y_q,
+            y_db,
+            k,
+        ),
+    }
+
+
 def run_hashing(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
@@ -131,27 +156,7 @@ def run_hashing(
         trained = fit(
             cfg, data=dataset if data is not None else None, workdir=workdir / f"b{bits}" if workdir else None
         )
-        db_bits, q_bits = trained.code_symbols(x_db), trained.code_symbols(x_q)
-        rows.append(
-            {
-                "bits": bits,
-                "autoencoder": {
-                    **retrieval_scores(q_bits, db_bits, y_q, y_db, k),
-                    **bit_usage(db_bits),
-                    "test_mse": float(trained.evaluate(x_q)["mse"]),
-                },
-                "pca_sign": retrieval_scores(
-                    pca_sign_bits(x_db, x_q, bits), pca_sign_bits(x_db, x_db, bits), y_q, y_db, k
-                ),
-                "random_projection": retrieval_scores(
-                    random_projection_bits(x_db, x_q, bits, config.seed),
-                    random_projection_bits(x_db, x_db, bits, config.seed),
-                    y_q,
-                    y_db,
-                    k,
-                ),
-            }
-        )
+        rows.append(_hashing_row(trained, bits, (x_db, y_db), (x_q, y_q), k, config.seed))
     report = {
         "task": "hashing",
         "data": dataset.summary(),

@@ -53,6 +53,47 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ksparse_row(trained, config: ml_collections.ConfigDict, dataset: Dataset, k: int, n_train: int) -> dict:
+    """The model trained at k: test MSE and dead units at k and at the evaluation k, the mean number of
+    non-zero test code units, and probe accuracies on the evaluation codes of `n_train` training examples."""
+    units = int(config.model.latent_dim)
+    train_codes = trained.encode(dataset.x_train)
+    test_codes = trained.encode(dataset.x_test)
+    # Dead units are counted at the training k (alpha = 1): units the training objective never used.
+    at_k = dataclasses.replace(trained, model=trained.model.clone(topk_alpha=1.0))
+    dead_at_k = dead_units(at_k.encode(dataset.x_train))
+    probes = probe_accuracies(
+        train_codes[:n_train],
+        dataset.y_train[:n_train],
+        test_codes,
+        dataset.y_test,
+        config.task.neighbors,
+        config.seed,
+    )
+    return {
+        "k": k,
+        "eval_k": eval_k(k, float(config.model.topk_alpha), units),
+        "code_size": units,
+        "test_mse": float(at_k.evaluate(dataset.x_test)["mse"]),
+        "test_mse_eval_k": float(trained.evaluate(dataset.x_test)["mse"]),
+        "dead_units": dead_at_k,
+        "dead_units_eval_k": dead_units(train_codes),
+        "mean_nonzero_test": float(np.mean(np.sum(test_codes != 0, axis=1))),
+        **probes,
+    }
+
+
+def _save_unit_pictures(run_dir: Path, trained, display_shape, k: int) -> None:
+    """What each of the first 64 code units adds to the output."""
+    pictures = unit_pictures(trained)[:64]
+    plots_codes.save_unit_pictures(
+        run_dir / "unit_pictures.png",
+        pictures,
+        display_shape,
+        f"k={k}: decode(3 e_j) - decode(0)",
+    )
+
+
 def run_ksparse(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
@@ -73,40 +114,9 @@ def run_ksparse(
         cfg.model.bottleneck, cfg.model.topk = "topk", k
         run_dir = workdir / f"k{k}" if workdir else None
         trained = fit(cfg, data=dataset if data is not None else None, workdir=run_dir)
-        train_codes = trained.encode(dataset.x_train)
-        test_codes = trained.encode(dataset.x_test)
-        # Dead units are counted at the training k (alpha = 1): units the training objective never used.
-        at_k = dataclasses.replace(trained, model=trained.model.clone(topk_alpha=1.0))
-        dead_at_k = dead_units(at_k.encode(dataset.x_train))
-        probes = probe_accuracies(
-            train_codes[:n_train],
-            dataset.y_train[:n_train],
-            test_codes,
-            dataset.y_test,
-            config.task.neighbors,
-            config.seed,
-        )
-        rows.append(
-            {
-                "k": k,
-                "eval_k": eval_k(k, float(config.model.topk_alpha), units),
-                "code_size": units,
-                "test_mse": float(at_k.evaluate(dataset.x_test)["mse"]),
-                "test_mse_eval_k": float(trained.evaluate(dataset.x_test)["mse"]),
-                "dead_units": dead_at_k,
-                "dead_units_eval_k": dead_units(train_codes),
-                "mean_nonzero_test": float(np.mean(np.sum(test_codes != 0, axis=1))),
-                **probes,
-            }
-        )
+        rows.append(_ksparse_row(trained, config, dataset, k, n_train))
         if run_dir is not None and config.eval.plots:
-            pictures = unit_pictures(trained)[:64]
-            plots_codes.save_unit_pictures(
-                run_dir / "unit_pictures.png",
-                pictures,
-                dataset.display_shape,
-                f"k={k}: decode(3 e_j) - decode(0)",
-            )
+            _save_unit_pictures(run_dir, trained, dataset.display_shape, k)
     report = {
         "task": "ksparse",
         "data": dataset.summary(),

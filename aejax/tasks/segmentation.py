@@ -240,6 +240,22 @@ def save_overlays(path: str | Path, images: np.ndarray, truth: np.ndarray, pred:
     return save_figure(fig, path)
 
 
+def _save_overlay_examples(
+    path: Path, state: TrainState, model: SegNet, data: SegmentationData, count: int
+) -> None:
+    """Overlays of the first `count` test canvases (none if `count` is 0)."""
+    k = min(count, data.x_test.shape[0])
+    if k:
+        save_overlays(path, data.x_test[:k], data.m_test[:k], predict(state, model, data.x_test[:k]))
+
+
+def _save_final_checkpoint(workdir: Path, state: TrainState, settings: dict[str, Any]) -> None:
+    """The trained state with the settings that made it, the one step kept under workdir/checkpoints."""
+    checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=1)
+    checkpointer.save(state, {"settings": settings})
+    checkpointer.wait()
+
+
 def run_segmentation(
     workdir: str | Path,
     *,
@@ -273,11 +289,7 @@ def run_segmentation(
         data, model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, log=log
     )
     test = evaluate(state, model, data.x_test, data.m_test)
-    k = min(overlay_examples, data.x_test.shape[0])
-    if k:
-        save_overlays(
-            workdir / "overlays.png", data.x_test[:k], data.m_test[:k], predict(state, model, data.x_test[:k])
-        )
+    _save_overlay_examples(workdir / "overlays.png", state, model, data, overlay_examples)
     settings = {
         "source": source,
         "data_path": data_path if source == "mnist" else "",
@@ -294,9 +306,7 @@ def run_segmentation(
         "seed": seed,
     }
     if save_checkpoint:
-        checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=1)
-        checkpointer.save(state, {"settings": settings})
-        checkpointer.wait()
+        _save_final_checkpoint(workdir, state, settings)
     report = {
         "settings": settings,
         "num_params": count_params(state.params),

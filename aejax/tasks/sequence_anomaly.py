@@ -60,6 +60,49 @@ def save_examples(path, x, reconstruction, steps, step_labels, titles, count: in
     return save_figure(fig, path)
 
 
+def _detector_aurocs(labels, step_labels, step_scores, sequence_scores) -> dict[str, float | None]:
+    """AUROC of one detector's scores per sequence and per time step."""
+    return {
+        "auroc_sequence": _auroc(labels, sequence_scores),
+        "auroc_timestep": _auroc(step_labels, step_scores),
+    }
+
+
+def _aurocs_per_kind(trained, config, n_test: int, length: int, features: int) -> tuple[dict, dict]:
+    """Per-sequence AUROC of the autoencoder and of the moving-average baseline on one test set per anomaly
+    kind (same seed and fraction as the mixed test set), keyed `auroc_<kind>`."""
+    autoencoder, baseline = {}, {}
+    for kind in ANOMALY_KINDS:
+        x_kind, y_kind, _ = sines_with_anomalies(
+            n_test,
+            length,
+            features=features,
+            anomaly_fraction=float(config.task.anomaly_fraction),
+            kinds=(kind,),
+            seed=config.data.split_seed + 1,
+        )
+        autoencoder[f"auroc_{kind}"] = _auroc(y_kind, per_timestep_scores(trained, x_kind)[1])
+        baseline[f"auroc_{kind}"] = _auroc(
+            y_kind, moving_average_zscore_scores(x_kind, window=int(config.task.window))[1]
+        )
+    return autoencoder, baseline
+
+
+def _save_anomalous_examples(path: Path, trained, x_test, labels, step_labels, steps) -> None:
+    """The first (up to 4) anomalous test sequences, if any, with reconstruction and per-step score."""
+    shown = np.flatnonzero(labels)[:4]
+    if shown.size:
+        save_examples(
+            path,
+            x_test[shown],
+            trained.reconstruct(x_test[shown]),
+            steps[shown],
+            step_labels[shown],
+            [f"test sequence {i} (anomalous)" for i in shown],
+            count=shown.size,
+        )
+
+
 def run_sequence_anomaly(
     config: ml_collections.ConfigDict, workdir: str | Path | None, data: Dataset | None = None
 ) -> dict[str, Any]:
@@ -82,37 +125,22 @@ def run_sequence_anomaly(
     trained = fit(config, data=data, workdir=workdir)
     steps, sequences = per_timestep_scores(trained, x_test)
     base_steps, base_sequences = moving_average_zscore_scores(x_test, window=int(config.task.window))
+    autoencoder_kinds, baseline_kinds = _aurocs_per_kind(trained, config, n_test, length, features)
     report: dict[str, Any] = {
         "task": "sequence_anomaly",
         "data": dataset.summary(),
         "test_sequences": int(n_test),
         "anomalous_sequences": int(labels.sum()),
-        "autoencoder": {
-            "auroc_sequence": _auroc(labels, sequences),
-            "auroc_timestep": _auroc(step_labels, steps),
-        },
+        "autoencoder": {**_detector_aurocs(labels, step_labels, steps, sequences), **autoencoder_kinds},
         "moving_average_zscore": {
             "window": int(config.task.window),
-            "auroc_sequence": _auroc(labels, base_sequences),
-            "auroc_timestep": _auroc(step_labels, base_steps),
+            **_detector_aurocs(labels, step_labels, base_steps, base_sequences),
+            **baseline_kinds,
         },
         "test_mse_clean": float(trained.evaluate(dataset.x_test)["mse"])
         if dataset.x_test is not None
         else None,
     }
-    for kind in ANOMALY_KINDS:  # one test set per kind, same seed and fraction
-        x_kind, y_kind, _ = sines_with_anomalies(
-            n_test,
-            length,
-            features=features,
-            anomaly_fraction=fraction,
-            kinds=(kind,),
-            seed=config.data.split_seed + 1,
-        )
-        report["autoencoder"][f"auroc_{kind}"] = _auroc(y_kind, per_timestep_scores(trained, x_kind)[1])
-        report["moving_average_zscore"][f"auroc_{kind}"] = _auroc(
-            y_kind, moving_average_zscore_scores(x_kind, window=int(config.task.window))[1]
-        )
     if workdir is not None:
         workdir = Path(workdir)
         write_atomic(workdir / "sequence_anomaly.json", json.dumps(report, indent=2) + "\n")
@@ -121,17 +149,9 @@ def run_sequence_anomaly(
             {"autoencoder": (sequences, labels), "moving-average z-score": (base_sequences, labels)},
             "per-sequence scores on generated sines",
         )
-        shown = np.flatnonzero(labels)[:4]
-        if shown.size:
-            save_examples(
-                workdir / "sequence_anomalies.png",
-                x_test[shown],
-                trained.reconstruct(x_test[shown]),
-                steps[shown],
-                step_labels[shown],
-                [f"test sequence {i} (anomalous)" for i in shown],
-                count=shown.size,
-            )
+        _save_anomalous_examples(
+            workdir / "sequence_anomalies.png", trained, x_test, labels, step_labels, steps
+        )
     return report
 
 
