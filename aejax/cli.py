@@ -230,10 +230,12 @@ def _print_train_summary(results: dict[str, Any]) -> None:
                 print(line)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # First, before anything imports JAX (the parser imports aejax.bench): glibc keeps freed memory for XLA-CPU's
-    # next step unless the flag, wherever it stands, says no (aejax.host_memory).
+def _tune_host_memory(argv: list[str]) -> list[str]:
+    """Keep freed memory for XLA-CPU's next step unless --no-keep-freed-memory says no; argv without the flag.
+
+    Runs before anything imports JAX (the parser imports aejax.bench): glibc's allocator settings must go in
+    first. The flag counts wherever it stands on the command line (aejax.host_memory).
+    """
     keep_freed_memory = KEEP_FREED_MEMORY_OFF not in argv
     argv = [item for item in argv if item != KEEP_FREED_MEMORY_OFF]
     if keep_freed_memory:
@@ -241,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if host_memory.computes_on_cpu():
             host_memory.keep_freed_memory()
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = _tune_host_memory(list(sys.argv[1:] if argv is None else argv))  # first: before JAX is imported
     rest, overrides = _split_overrides(argv)
     args = _parser().parse_args(rest)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
