@@ -159,7 +159,7 @@ def test_a_family_is_found_by_import_path_and_its_settings_are_checked():
     config.model.toy.code_scale = -1.0
     with pytest.raises(ValueError, match="code_scale must be > 0"):
         aejax.fit(config)
-    with pytest.raises(ValueError, match="unknown model.family 'toyy'; valid: .*toy"):
+    with pytest.raises(ValueError, match=r"unknown model\.family 'toyy'; valid: .*toy"):
         get_family("toyy")
     with pytest.raises(ValueError, match="already registered"):
         register_family(dataclasses.replace(TOY, monitor="reconstruction"))
