@@ -12,10 +12,9 @@ workdir (config, checkpoint, results), so `aejax.load` reads it.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import itertools
 import json
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,19 +22,23 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
-from tqdm.auto import tqdm
 
 from aejax import config as config_lib
 from aejax.data import Dataset
-from aejax.training import Checkpointer, TrainSpec, create_train_state, epoch_permutation
-from aejax.training.compiler import TrainStepJit
+from aejax.fitting import get_dataset, run_results
+from aejax.trained import SWEEP_RECORD, Trained, model_from_config, objective_from_config, write_run_files
+from aejax.training import (
+    Checkpointer,
+    CheckpointSpec,
+    TrainResult,
+    TrainSpec,
+    create_train_state,
+    make_eval_step,
+)
+from aejax.training.loop import EpochLoop, Members, check_early_stopping, family_step_of
 from aejax.training.metrics_log import MetricsLog, write_atomic
-from aejax.training.parallel import single_process_only
-from aejax.training.steps import train_step
-
-# a sweep's config (grid included) in its workdir: checked when the sweep resumes; a single run refuses the workdir
-SWEEP_RECORD = "sweep.json"
+from aejax.training.parallel import Placement, single_process_only
+from aejax.training.stepper import StepPlan, make_stepper
 
 
 def sweep_members(config: ml_collections.ConfigDict, sweep: Mapping[str, Sequence[Any]]) -> list:
@@ -109,137 +112,128 @@ def sweep(
 ) -> list:
     """Train every member of the grid in one vmapped program; returns one Trained per member, in grid order.
 
-    `values` (config path -> list) defaults to `config.sweep`. With a workdir, the stacked state of all
-    members is checkpointed at every epoch end (`workdir/sweep_checkpoints`), and running the same sweep again
-    resumes from the last one (the same bits as an uninterrupted sweep, tested)."""
-    from aejax.api import _results, get_dataset
-    from aejax.trained import Trained, model_from_config, objective_from_config, write_run_files
-
+    `values` (config path -> list) defaults to `config.sweep`. The members train through the fit loop
+    together: each is validated every epoch, checked for NaNs at every logging point and early-stopped on its
+    own (a stopped member keeps its state while the others go on), and logs to `workdir/member_<i>`. With a
+    workdir the stacked state of all members is checkpointed (`workdir/sweep_checkpoints`), and running the
+    same sweep again resumes from the last one (the same bits as an uninterrupted sweep, tested)."""
     config_lib.validate(config)
     single_process_only("aejax.sweep")
     values = config_lib.sweep_values(config) if values is None else dict(values)
     members = sweep_members(config, values)
-    base = members[0]
-    if config.pretrain.method != "none" or config.model.family == "aae":
-        raise ValueError("a sweep trains the plain train step: no greedy pretraining or adversarial family")
-    if config.train.early_stopping_patience > 0:
-        raise ValueError("a sweep trains every member for train.epochs: set train.early_stopping_patience=0")
+    if config.pretrain.method != "none":
+        raise ValueError("a sweep trains the plain train step: no greedy pretraining")
     dataset = get_dataset(config, data)
-    model = model_from_config(base, dataset.input_shape)
-    objective = objective_from_config(base)
-    if objective.needs_labels:
-        raise ValueError("a sweep does not feed labels to the train step (capsule_margin and the like)")
-    spec = TrainSpec(**base.train.to_dict())
-    n_train = dataset.x_train.shape[0]
-    steps_per_epoch = spec.steps_per_epoch(n_train)
-    total_steps = spec.epochs * steps_per_epoch
-    tx, schedule = spec.build_optimizer(total_steps)
-    states = [create_train_state(model, tx, dataset.input_shape, m.seed) for m in members]
-    state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
-    hyper = _hyper(members, spec.learning_rate)
-    bound = functools.partial(  # train.microbatch_size as set (0 is not resolved: whole batches)
-        train_step,
-        model=model,
-        objective=objective,
-        schedule=schedule,
-        log_norms=False,
-        microbatch_size=spec.microbatch_size,
-    )
-
-    def member_step(member_state, x, idx, member_hyper):
-        return bound(member_state, {"x": x[idx]}, hyper=member_hyper)
-
-    step_fn = TrainStepJit(jax.vmap(member_step, in_axes=(0, None, 0, 0)), donate_argnums=(0,))
-    x_device = jax.device_put(dataset.x_train)
     workdir = Path(workdir) if workdir is not None else None
-    logs, checkpointer, start, seconds_before = [], None, 0, 0.0
-    if workdir is not None:
-        _prepare_sweep_workdir(workdir, _grid_config(config, values))
-        for i, member in enumerate(members):
-            member_dir = workdir / f"member_{i}"
-            member_dir.mkdir(parents=True, exist_ok=True)
-            write_run_files(member_dir, member, dataset.input_shape, dataset.display_shape, total_steps)
-            logs.append(MetricsLog(member_dir / "metrics.jsonl"))
-        checkpointer = Checkpointer(workdir / "sweep_checkpoints", max_to_keep=2)
-        if checkpointer.latest_step() is not None:
-            state, meta = checkpointer.restore(state)
-            start, seconds_before = int(meta["step"]), float(meta.get("train_seconds", 0.0))
-            for log in logs:
-                log.truncate_after(start)
-    started = time.perf_counter()
-    bar = tqdm(
-        total=total_steps,
-        initial=min(start, total_steps),
-        disable=not config.train.progress,
-        desc=f"sweep x{len(members)}",
-        leave=False,
-    )
-    pending, orders = [], None
-    try:
-        for step in range(start, total_steps):
-            epoch, position = divmod(step, steps_per_epoch)
-            if position == 0 or orders is None:
-                orders = [epoch_permutation(m.seed, epoch, n_train) for m in members]
-            rows = slice(position * spec.batch_size, (position + 1) * spec.batch_size)
-            idx = jnp.asarray(np.stack([order[rows] for order in orders]))
-            state, metrics = step_fn(state, x_device, idx, hyper)
-            pending.append(metrics["loss"])
-            bar.update(1)
-            if (step + 1) % steps_per_epoch == 0:
-                losses = np.asarray(jax.device_get(jnp.stack(pending))).mean(axis=0)
-                pending.clear()
-                if not np.all(np.isfinite(losses)):
-                    bad = [i for i, v in enumerate(losses) if not np.isfinite(v)]
-                    raise FloatingPointError(
-                        f"sweep members {bad} reached a non-finite loss in epoch {epoch}"
-                    )
-                for log, loss in zip(logs, losses, strict=False):
-                    log.append({"split": "train", "step": step + 1, "epoch": epoch, "loss": float(loss)})
-                if checkpointer is not None:
-                    seconds = seconds_before + time.perf_counter() - started
-                    checkpointer.save(state, {"step": step + 1, "train_seconds": seconds}, step=step + 1)
-    finally:
-        bar.close()
-        if checkpointer is not None:
-            checkpointer.close()
-    seconds = seconds_before + time.perf_counter() - started
+    model, results = _train_members(members, dataset, workdir, _grid_config(config, values))
     trained = []
-    for i, member in enumerate(members):
-        member_state = jax.tree.map(lambda leaf, i=i: leaf[i], state)
-        handle = Trained(
-            model=model,
-            objective=objective_from_config(member),
-            state=member_state,
-            config=member,
-            display_shape=dataset.display_shape,
-            total_steps=total_steps,
-            workdir=None if workdir is None else workdir / f"member_{i}",
-            batch_size=member.train.eval_batch_size,
-        )
-        handle.results = _results(
-            member,
-            dataset,
-            handle,
-            _SweepResult(
-                total_steps, steps_per_epoch, seconds / len(members), start or None, spec.microbatch_size
-            ),
-            seconds,
-        )
+    for i, (member, result) in enumerate(zip(members, results, strict=True)):
+        seconds = result.train_seconds  # the sweep's time: its members train together
+        handle = _member_handle(member, model, dataset, result, workdir, i)
+        result = dataclasses.replace(result, train_seconds=seconds / len(members))
+        handle.results = run_results(member, dataset, handle, result, seconds)
         handle.results["sweep"] = {
             "member": i,
             "members": len(members),
             "values": {key: member_value(member, key) for key in values},
             "seconds_all_members": round(seconds, 3),
         }
-        if handle.workdir is not None:
-            checkpointer = Checkpointer(handle.workdir / "checkpoints", member.checkpoint.max_to_keep)
-            checkpointer.save(member_state, {"finished": True, "sweep_member": i})
-            checkpointer.close()
-            write_atomic(
-                handle.workdir / "results.json", json.dumps(handle.results, indent=2, sort_keys=True) + "\n"
-            )
+        _write_member(handle, i)
         trained.append(handle)
     return trained
+
+
+def _train_members(
+    members: list, dataset: Dataset, workdir: Path | None, grid: ml_collections.ConfigDict
+) -> tuple[Any, list[TrainResult]]:
+    """The members' model and each one's TrainResult, trained (or resumed) together through the fit loop."""
+    base = members[0]
+    model = model_from_config(base, dataset.input_shape)
+    objective = objective_from_config(base)
+    _check_sweepable(model, objective)
+    spec = TrainSpec(**base.train.to_dict())
+    n_train = dataset.x_train.shape[0]
+    total_steps = spec.epochs * spec.steps_per_epoch(n_train)
+    tx, schedule = spec.build_optimizer(total_steps)
+    states = [create_train_state(model, tx, dataset.input_shape, m.seed) for m in members]
+    plan = StepPlan(  # train.microbatch_size as set (0 is not resolved: whole batches)
+        model,
+        objective,
+        schedule,
+        spec.batch_size,
+        log_norms=spec.log_norms,
+        microbatch_size=spec.microbatch_size,
+        hyper=_hyper(members, spec.learning_rate),
+    )
+    placement = Placement.create("single", spec.batch_size)
+    check_early_stopping(spec, dataset.x_val)
+    checkpointer, logs = _sweep_files(workdir, grid, members, dataset, total_steps)
+    loop = EpochLoop(
+        train=spec,
+        checkpoint=CheckpointSpec(**base.checkpoint.to_dict()),
+        n_train=n_train,
+        x_val=dataset.x_val,
+        eval_fn=make_eval_step(model, objective),
+        placement=placement,
+        members=Members(tuple(m.seed for m in members), stacked=True),
+        checkpointer=checkpointer,
+        logs=logs,
+        desc=f"sweep x{len(members)}",
+    )
+    try:
+        state = loop.resume(jax.tree.map(lambda *leaves: jnp.stack(leaves), *states))
+        return model, loop.run(state, make_stepper(plan, placement, dataset.x_train))
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
+
+
+def _check_sweepable(model, objective) -> None:
+    if family_step_of(model) is not None:
+        raise ValueError(
+            f"a sweep trains the plain train step; the {model.family!r} family's own step trains in aejax.fit"
+        )
+    if objective.needs_labels:
+        raise ValueError("a sweep does not feed labels to the train step (capsule_margin and the like)")
+
+
+def _sweep_files(
+    workdir: Path | None, grid: ml_collections.ConfigDict, members: list, dataset: Dataset, total_steps: int
+) -> tuple[Checkpointer | None, list[MetricsLog | None]]:
+    """The sweep's checkpointer and each member's metrics log, its run files written (none without a
+    workdir)."""
+    if workdir is None:
+        return None, [None] * len(members)
+    _prepare_sweep_workdir(workdir, grid)
+    logs = []
+    for i, member in enumerate(members):
+        member_dir = workdir / f"member_{i}"
+        member_dir.mkdir(parents=True, exist_ok=True)
+        write_run_files(member_dir, member, dataset.input_shape, dataset.display_shape, total_steps)
+        logs.append(MetricsLog(member_dir / "metrics.jsonl"))
+    return Checkpointer(workdir / "sweep_checkpoints", max_to_keep=2), logs
+
+
+def _member_handle(member, model, dataset: Dataset, result, workdir: Path | None, index: int) -> Trained:
+    return Trained(
+        model=model,
+        objective=objective_from_config(member),
+        state=result.state,
+        config=member,
+        display_shape=dataset.display_shape,
+        total_steps=result.total_steps,
+        workdir=None if workdir is None else workdir / f"member_{index}",
+        batch_size=member.train.eval_batch_size,
+    )
+
+
+def _write_member(handle: Trained, index: int) -> None:
+    """A member's checkpoint and results.json in its own workdir, which `aejax.load` reads like a fit's."""
+    if handle.workdir is None:
+        return
+    with Checkpointer(handle.workdir / "checkpoints", handle.config.checkpoint.max_to_keep) as checkpointer:
+        checkpointer.save(handle.state, {"finished": True, "sweep_member": index})
+    write_atomic(handle.workdir / "results.json", json.dumps(handle.results, indent=2, sort_keys=True) + "\n")
 
 
 def member_value(member: ml_collections.ConfigDict, key: str) -> Any:
@@ -248,25 +242,3 @@ def member_value(member: ml_collections.ConfigDict, key: str) -> Any:
     for part in key.split("."):
         node = node[part]
     return node
-
-
-class _SweepResult:
-    """The parts of a TrainResult that results.json reports, for a sweep member."""
-
-    def __init__(
-        self,
-        total_steps: int,
-        steps_per_epoch: int,
-        train_seconds: float,
-        resumed_from: int | None,
-        microbatch_size: int,
-    ):
-        self.microbatch_size = microbatch_size
-        self.steps_per_dispatch = 1
-        self.total_steps = total_steps
-        self.steps_per_epoch = steps_per_epoch
-        self.resumed_from = resumed_from
-        self.stopped_early = False
-        self.best_val = None
-        self.best_epoch = -1
-        self.train_seconds = train_seconds  # the sweep's time over its members (they train together)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import aejax
+from aejax.data.batching import pad_rows, padded_batches
 from aejax.training import NonFiniteLossError
 
 
@@ -212,3 +213,17 @@ def test_nan_guard_catches_non_finite_parameters_behind_a_finite_loss(
     restored = aejax.load(tmp_path)
     assert restored.step == 6
     assert all(np.isfinite(leaf).all() for leaf in _leaves(restored.params))
+
+
+def test_padded_batches_cover_every_row_once_in_fixed_size_batches():
+    x = np.arange(7 * 3, dtype=np.float32).reshape(7, 3)
+    batches = list(padded_batches(x, 3))
+    assert [(b.start, b.count) for b in batches] == [(0, 3), (3, 3), (6, 1)]
+    assert all(b.rows.shape == (3, 3) and b.weight.dtype == np.float32 for b in batches)
+    np.testing.assert_array_equal(np.concatenate([b.rows[: b.count] for b in batches]), x)
+    np.testing.assert_array_equal(batches[-1].weight, [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(batches[-1].rows[1:], 0.0)
+    rows, weight = pad_rows(x, 8)
+    assert rows.shape == (8, 3) and weight.sum() == 7
+    with pytest.raises(ValueError, match="pads up to 6 rows, got 7"):
+        pad_rows(x, 6)

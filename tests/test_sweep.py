@@ -8,7 +8,7 @@ import pytest
 
 import aejax
 from aejax.sweep import sweep_members
-from aejax.training import MetricsLog
+from aejax.training import MetricsLog, NonFiniteLossError
 
 
 def _config():
@@ -135,6 +135,81 @@ def test_interrupted_sweep_resumes_to_the_same_bits(tmp_path, monkeypatch):
         _leaves_equal(a.params, b.params)
         _leaves_equal(a.state.opt_state, b.state.opt_state)
     records = MetricsLog(tmp_path / "resumed" / "member_2" / "metrics.jsonl").read()
-    assert [r["step"] for r in records] == [steps_per_epoch * e for e in (1, 2, 3)]
+    assert records == MetricsLog(tmp_path / "whole" / "member_2" / "metrics.jsonl").read()
+    assert [r["step"] for r in records if r["split"] == "val"] == [steps_per_epoch * e for e in (1, 2, 3)]
     with pytest.raises(ValueError, match="holds a different sweep"):
         aejax.sweep(config, {"seed": [0, 2]}, workdir=tmp_path / "resumed")
+
+
+def _early_stopping_config():
+    config = _config()
+    config.train.epochs = 10
+    config.train.early_stopping_patience = 1
+    config.train.early_stopping_min_delta = 0.002
+    return config
+
+
+def test_sweep_members_stop_early_as_their_separate_runs_do(tmp_path):
+    """Members stop at different epochs (the stopped ones keep their state while the others train on) and
+    end, validation records included, as their own fits with early stopping do."""
+    members = aejax.sweep(
+        _early_stopping_config(), {"train.learning_rate": [3e-3, 1e-2, 3e-2]}, workdir=tmp_path
+    )
+    steps = [member.results["steps"] for member in members]
+    assert len(set(steps)) == 3 and max(steps) < members[0].results["total_steps"], steps
+    for i, member in enumerate(members):
+        separate = aejax.fit(member.config, workdir=tmp_path / f"fit_{i}")
+        for key in ("steps", "stopped_early", "best_epoch"):
+            assert member.results[key] == separate.results[key], key
+        assert member.results["stopped_early"]
+        assert member.results["best_val_reconstruction"] == pytest.approx(
+            separate.results["best_val_reconstruction"], rel=1e-4
+        )
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6),
+            member.params,
+            separate.params,
+        )
+        swept = MetricsLog(tmp_path / f"member_{i}" / "metrics.jsonl").read()
+        alone = MetricsLog(tmp_path / f"fit_{i}" / "metrics.jsonl").read()
+        assert [(r["split"], r["step"], sorted(r)) for r in swept] == [
+            (r["split"], r["step"], sorted(r)) for r in alone
+        ]
+        for a, b in zip(swept, alone, strict=True):
+            assert a["reconstruction"] == pytest.approx(b["reconstruction"], rel=1e-4)
+        assert [r["step"] for r in swept if r["split"] == "val"][-1] == member.results["steps"]
+
+
+def test_sweep_with_stopped_members_resumes_to_the_same_bits(tmp_path, monkeypatch):
+    """Killed after two members stopped: the resumed sweep keeps them stopped and ends as an uninterrupted one."""
+    config, values = _early_stopping_config(), {"train.learning_rate": [3e-3, 1e-2, 3e-2]}
+    whole = aejax.sweep(config, values, workdir=tmp_path / "whole")
+    steps_per_epoch = whole[0].results["steps_per_epoch"]
+    kill_at = sorted(member.results["steps"] for member in whole)[1] + steps_per_epoch
+    original = MetricsLog.append
+
+    def crash(self, record):
+        if record["step"] == kill_at:
+            raise KeyboardInterrupt("killed")
+        original(self, record)
+
+    monkeypatch.setattr(MetricsLog, "append", crash)
+    with pytest.raises(KeyboardInterrupt):
+        aejax.sweep(config, values, workdir=tmp_path / "resumed")
+    monkeypatch.setattr(MetricsLog, "append", original)
+    resumed = aejax.sweep(config, values, workdir=tmp_path / "resumed")
+    assert resumed[0].results["resumed_from"] == kill_at - steps_per_epoch
+    for a, b in zip(whole, resumed, strict=True):
+        assert a.results["steps"] == b.results["steps"] and b.results["stopped_early"]
+        _leaves_equal(jax.tree.leaves(a.state), jax.tree.leaves(b.state))  # step, params, opt_state, rng
+        assert (
+            MetricsLog(b.workdir / "metrics.jsonl").read() == MetricsLog(a.workdir / "metrics.jsonl").read()
+        )
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_sweep_names_the_member_whose_loss_is_not_finite():
+    config = _config()
+    config.train.epochs = 1
+    with pytest.raises(NonFiniteLossError, match=r"step \d+ \(epoch 0\) for sweep members \[1\]"):
+        aejax.sweep(config, {"train.learning_rate": [1e-3, 1e38]})  # member 1's updates overflow

@@ -3,6 +3,8 @@
 from aejax.training.checkpoint import Checkpointer, CheckpointError
 from aejax.training.loop import (
     CheckpointSpec,
+    EpochLoop,
+    Members,
     NonFiniteLossError,
     TrainResult,
     TrainSpec,
@@ -13,6 +15,7 @@ from aejax.training.loop import (
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import OPTIMIZERS, make_optimizer, make_schedule
 from aejax.training.state import TrainState, count_params, create_train_state
+from aejax.training.stepper import Stepper, StepPlan, make_stepper
 from aejax.training.steps import eval_step, make_eval_step, make_train_step, train_step
 
 __all__ = [
@@ -20,8 +23,12 @@ __all__ = [
     "CheckpointError",
     "CheckpointSpec",
     "Checkpointer",
+    "EpochLoop",
+    "Members",
     "MetricsLog",
     "NonFiniteLossError",
+    "StepPlan",
+    "Stepper",
     "TrainResult",
     "TrainSpec",
     "TrainState",
@@ -33,6 +40,7 @@ __all__ = [
     "make_eval_step",
     "make_optimizer",
     "make_schedule",
+    "make_stepper",
     "make_train_step",
     "run_training",
     "train_step",

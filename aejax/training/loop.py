@@ -304,10 +304,7 @@ class EpochLoop:
     desc: str = "train"
 
     def __post_init__(self):
-        if self.train.early_stopping_patience > 0 and self.x_val is None:
-            raise ValueError(
-                "train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)"
-            )
+        check_early_stopping(self.train, self.x_val)
         self.steps_per_epoch = self.train.steps_per_epoch(self.n_train)
         self.total_steps = self.train.epochs * self.steps_per_epoch
         count = self.members.count
@@ -516,6 +513,11 @@ class EpochLoop:
         ]
 
 
+def check_early_stopping(train: TrainSpec, x_val: np.ndarray | None) -> None:
+    if train.early_stopping_patience > 0 and x_val is None:
+        raise ValueError("train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)")
+
+
 def _monitored(val: dict[str, float]) -> float:
     """The validation value early stopping watches: variational models' -ELBO, others' reconstruction loss.
     Several processes all track process 0's value, so they stop at the same step."""
@@ -607,7 +609,8 @@ def run_training(
         seed,
     )
     plan = _step_plan(model, objective, schedule, train, placement, state, input_shape)
-    check_plan(plan, placement)  # before any file is written
+    check_plan(plan, placement)  # these checks before any file is written
+    check_early_stopping(train, x_val)
     loop = EpochLoop(
         train=train,
         checkpoint=checkpoint,
