@@ -150,7 +150,7 @@ def _train_members(
     base = members[0]
     model = model_from_config(base, dataset.input_shape)
     objective = objective_from_config(base)
-    _check_sweepable(model, objective)
+    _check_sweepable(base, model, objective)
     spec = TrainSpec(**base.train.to_dict())
     n_train = dataset.x_train.shape[0]
     total_steps = spec.epochs * spec.steps_per_epoch(n_train)
@@ -188,10 +188,11 @@ def _train_members(
             checkpointer.close()
 
 
-def _check_sweepable(model, objective) -> None:
+def _check_sweepable(config: ml_collections.ConfigDict, model, objective) -> None:
     if family_step_of(model) is not None:
         raise ValueError(
-            f"a sweep trains the plain train step; the {model.family!r} family's own step trains in aejax.fit"
+            f"a sweep trains the plain train step; the {config.model.family!r} family's own step trains in "
+            "aejax.fit"
         )
     if objective.needs_labels:
         raise ValueError("a sweep does not feed labels to the train step (capsule_margin and the like)")
