@@ -527,6 +527,19 @@ def _monitored(val: dict[str, float]) -> float:
     return monitored
 
 
+def _check_data(objective: Objective, x_train, y_train, x_val, seed: int) -> None:
+    if objective.needs_labels and y_train is None:
+        raise ValueError(
+            "a regularizer of this objective needs labels (e.g. capsule_margin): the training split has none"
+        )
+    check_processes_agree(  # the global batches come from each process's own copy of the data
+        "the processes of this run hold different training data, labels, validation data or seeds: every "
+        "process must load the same data (same source, path and split settings) and the same config",
+        *(b"" if a is None else a for a in (x_train, y_train, x_val)),
+        seed,
+    )
+
+
 def _initial_state(model, tx, input_shape: tuple[int, ...], seed: int, init_params: Any) -> TrainState:
     state = create_train_state(model, tx, input_shape, seed)
     if init_params is not None:
@@ -594,20 +607,11 @@ def run_training(
     seed alone): the steps and checkpoint saves are collective, process 0 alone writes the metrics log, and
     evaluation runs on each process's local copy of the replicated state.
     """
-    if objective.needs_labels and y_train is None:
-        raise ValueError(
-            "a regularizer of this objective needs labels (e.g. capsule_margin): the training split has none"
-        )
+    _check_data(objective, x_train, y_train, x_val, seed)
     tx, schedule = train.build_optimizer(train.epochs * train.steps_per_epoch(x_train.shape[0]))
     input_shape = tuple(x_train.shape[1:])
     state = _initial_state(model, tx, input_shape, seed, init_params)
     placement = Placement.create(train.backend, train.batch_size)
-    check_processes_agree(  # the global batches come from each process's own copy of the data
-        "the processes of this run hold different training data, labels, validation data or seeds: every "
-        "process must load the same data (same source, path and split settings) and the same config",
-        *(b"" if a is None else a for a in (x_train, y_train, x_val)),
-        seed,
-    )
     plan = _step_plan(model, objective, schedule, train, placement, state, input_shape)
     check_plan(plan, placement)  # these checks before any file is written
     check_early_stopping(train, x_val)
