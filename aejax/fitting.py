@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from aejax import config as config_lib
 from aejax import plots
 from aejax.baselines import pca_reconstruction_mse
 from aejax.data import Dataset, SourceSpec, load_dataset
+from aejax.families import get_family
 from aejax.greedy import check_greedy_config, greedy_pretrain
-from aejax.models.vq import codebook_statistics
 from aejax.plots_prior import draw_prior_scatter
 from aejax.trained import (
     CONFIG_FILE,
@@ -32,7 +31,6 @@ from aejax.trained import (
     write_run_files,
 )
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
-from aejax.training.adversarial import adversarial_evaluation
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import check_processes_agree, is_primary
 
@@ -143,6 +141,7 @@ def fit(
         workdir=workdir,
         init_params=init_params,
         y_train=dataset.y_train,
+        family=get_family(config.model.family),
     )
     seconds = time.perf_counter() - started
     trained = Trained(
@@ -204,23 +203,8 @@ def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[st
         metrics["jacobian_frobenius_mean"] = float(np.mean(norms))
     if trained.objective.corruption.kind in ("gaussian", "masking", "salt_and_pepper"):
         metrics.update(trained.denoising(x, seed=config.seed))
-    if hasattr(trained.model, "log_weights"):  # variational: ELBO terms come from evaluate; add NLL and units
-        metrics["elbo"] = -metrics["negative_elbo"]
-        metrics.update({k: v for k, v in trained.active_units(x).items() if k == "active_units"})
-        k = config.eval.log_likelihood_samples
-        if k > 0:
-            rows = x[: config.eval.log_likelihood_examples]
-            log_px = trained.log_likelihood(rows, num_samples=k, chunk=min(k, 500), seed=config.seed)
-            metrics["nll"] = float(-np.mean(log_px))
-            metrics["nll_bits_per_dim"] = metrics["nll"] / (math.prod(x.shape[1:]) * math.log(2.0))
-            metrics["nll_samples"] = k
-            metrics["nll_examples"] = int(rows.shape[0])
-    if hasattr(trained.model, "code_indices"):  # VQ-VAE: how much of the codebook the split uses
-        indices = trained.code_indices(x)
-        metrics.update(codebook_statistics(indices, trained.model.num_embeddings))
-    if hasattr(trained.model, "discriminate"):  # adversarial: codes vs the prior (MMD, discriminator)
-        codes = trained.encode(x)
-        metrics.update(adversarial_evaluation(trained.model, trained.state, codes, seed=config.seed))
+    if trained.family.split_metrics is not None:  # e.g. a VAE's NLL, a VQ-VAE's codebook use, an AAE's MMD
+        metrics.update(trained.family.split_metrics(trained, x, metrics))
     return metrics
 
 
@@ -242,7 +226,9 @@ def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, An
     ]
     if records:
         paths.append(plots.save_loss_curves(trained.workdir / "loss_curves.png", records))
-    if hasattr(trained.model, "prior_sample"):  # generative: samples from the prior and interpolations
+    if trained.family.pictures is not None:  # a family's own pictures
+        paths.extend(trained.family.pictures(trained, x, y))
+    if trained.family.generative:  # samples from the prior and interpolations
         samples = trained.sample(32, seed=trained.config.seed)
         paths.append(
             plots.save_image_grid(trained.workdir / "samples.png", samples, dataset.display_shape, 8)

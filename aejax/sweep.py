@@ -25,6 +25,7 @@ import ml_collections
 
 from aejax import config as config_lib
 from aejax.data import Dataset
+from aejax.families import Family, get_family
 from aejax.fitting import get_dataset, run_results
 from aejax.trained import SWEEP_RECORD, Trained, model_from_config, objective_from_config, write_run_files
 from aejax.training import (
@@ -35,7 +36,7 @@ from aejax.training import (
     create_train_state,
     make_eval_step,
 )
-from aejax.training.loop import EpochLoop, Members, check_early_stopping, family_step_of
+from aejax.training.loop import EpochLoop, Members, check_early_stopping
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import Placement, single_process_only
 from aejax.training.stepper import StepPlan, make_stepper
@@ -150,12 +151,13 @@ def _train_members(
     base = members[0]
     model = model_from_config(base, dataset.input_shape)
     objective = objective_from_config(base)
-    _check_sweepable(base, model, objective)
+    family = get_family(base.model.family)
+    _check_sweepable(family, objective)
     spec = TrainSpec(**base.train.to_dict())
     n_train = dataset.x_train.shape[0]
     total_steps = spec.epochs * spec.steps_per_epoch(n_train)
     tx, schedule = spec.build_optimizer(total_steps)
-    states = [create_train_state(model, tx, dataset.input_shape, m.seed) for m in members]
+    states = [create_train_state(model, tx, dataset.input_shape, m.seed, family.init_extras) for m in members]
     plan = StepPlan(  # train.microbatch_size as set (0 is not resolved: whole batches)
         model,
         objective,
@@ -163,6 +165,7 @@ def _train_members(
         spec.batch_size,
         log_norms=spec.log_norms,
         microbatch_size=spec.microbatch_size,
+        family=family,
         hyper=_hyper(members, spec.learning_rate),
     )
     placement = Placement.create("single", spec.batch_size)
@@ -173,7 +176,8 @@ def _train_members(
         checkpoint=CheckpointSpec(**base.checkpoint.to_dict()),
         n_train=n_train,
         x_val=dataset.x_val,
-        eval_fn=make_eval_step(model, objective),
+        eval_fn=make_eval_step(model, objective, family),
+        monitor=family.monitor,
         placement=placement,
         members=Members(tuple(m.seed for m in members), stacked=True),
         checkpointer=checkpointer,
@@ -188,11 +192,10 @@ def _train_members(
             checkpointer.close()
 
 
-def _check_sweepable(config: ml_collections.ConfigDict, model, objective) -> None:
-    if family_step_of(model) is not None:
+def _check_sweepable(family: Family, objective) -> None:
+    if family.train_step is not None:
         raise ValueError(
-            f"a sweep trains the plain train step; the {config.model.family!r} family's own step trains in "
-            "aejax.fit"
+            f"a sweep trains the plain train step; the {family.name!r} family's own step trains in aejax.fit"
         )
     if objective.needs_labels:
         raise ValueError("a sweep does not feed labels to the train step (capsule_margin and the like)")

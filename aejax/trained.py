@@ -185,7 +185,7 @@ class Trained:
     def _require(self, capability: str, what: str):
         if not getattr(self.family, capability):
             raise ValueError(
-                f"{what} needs a {capability} family (model.family='vae'"
+                f"{what} needs a {capability} model (model.family='vae'"
                 + (" or 'aae'" if capability == "generative" else "")
                 + f"), got {self.family.name!r}"
             )

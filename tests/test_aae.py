@@ -18,7 +18,6 @@ from aejax.models import ModelSpec
 from aejax.models.aae import AdversarialSpec, mixture_means, sample_prior
 from aejax.objectives import Objective
 from aejax.training import Checkpointer, CheckpointSpec, TrainSpec, create_train_state, run_training
-from aejax.training import loop as loop_module
 from aejax.training.adversarial import (
     adversarial_evaluation,
     discriminate,
@@ -183,8 +182,7 @@ def test_model_parameters_prior_sample_and_settings_are_checked():
     samples = model.apply({"params": state.params}, jax.random.PRNGKey(0), 5, method="prior_sample")
     assert samples.shape == (5, 3)
     spec = ModelSpec(latent_dim=1, hidden=(8,), family="aae")
-    with pytest.raises(ValueError, match="adversarial settings"):
-        build_model(spec, (D,))
+    assert build_model(spec, (D,)).adversarial == AdversarialSpec()  # no settings: the family's defaults
     with pytest.raises(ValueError, match="latent_dim must be >= 2"):
         build_model(spec, (D,), adversarial={"prior": "mixture"})
     with pytest.raises(ValueError, match="code_activation"):
@@ -193,7 +191,9 @@ def test_model_parameters_prior_sample_and_settings_are_checked():
         AdversarialSpec(prior="laplace")
     with pytest.raises(ValueError, match="codes of shape"):
         prior_mmd(model, np.zeros((10, 2), np.float32))
-    handle = aejax.Trained(model, Objective("mse"), state, aejax.load_default(), (D,), total_steps=0)
+    config = aejax.load_default()
+    config.model.family = "aae"  # a Trained asks its config's family what it can do
+    handle = aejax.Trained(model, Objective("mse"), state, config, (D,), total_steps=0)
     assert handle.sample(4, seed=0).shape == (4, D)  # Trained.sample draws from the AAE's prior
 
 
@@ -231,7 +231,7 @@ def test_step_level_save_restore_then_continue_equals_uninterrupted(blobs, tmp_p
     )
 
 
-def _train(model, x_train, x_val, workdir, epochs=3):
+def _train(model, x_train, x_val, workdir, epochs=3, family=None):
     return run_training(
         model=model,
         objective=Objective("mse"),
@@ -241,17 +241,18 @@ def _train(model, x_train, x_val, workdir, epochs=3):
         checkpoint=CheckpointSpec(every_steps=3, max_to_keep=20),
         seed=0,
         workdir=workdir,
+        family=family or get_family("aae"),
     )
 
 
-def test_run_training_end_to_end_without_recompiles_and_resumes_exactly(blobs, tmp_path, monkeypatch):
+def test_run_training_end_to_end_without_recompiles_and_resumes_exactly(blobs, tmp_path):
     """3 epochs through the fit loop with a once-traced step; then drop the later checkpoints (as a kill would
     leave them) and resume: the result is bit-identical, discriminator and its optimizer included."""
     x_train, x_val, x_test = blobs
     model = _model()
     traced = functools.partial(make_adversarial_train_step, max_traces=1)
-    monkeypatch.setitem(loop_module.FAMILY_TRAIN_STEPS, "aae", traced)
-    result = _train(model, x_train, x_val, tmp_path / "run")
+    family = dataclasses.replace(get_family("aae"), train_step=traced)  # the family's step, traced once
+    result = _train(model, x_train, x_val, tmp_path / "run", family=family)
     assert result.total_steps == 24 and int(result.state.step) == 24
     train = [r for r in result.history if r["split"] == "train"]
     assert {"disc_loss", "disc_accuracy", "generator_loss", "reconstruction"} <= set(train[-1])
@@ -264,7 +265,7 @@ def test_run_training_end_to_end_without_recompiles_and_resumes_exactly(blobs, t
     for directory in checkpoints.iterdir():
         if directory.name.isdigit() and int(directory.name) > 10:
             shutil.rmtree(directory)
-    resumed = _train(model, x_train, x_val, tmp_path / "run")
+    resumed = _train(model, x_train, x_val, tmp_path / "run", family=family)
     assert resumed.resumed_from == 9
     final, again = result.state, resumed.state
     assert not _moved(

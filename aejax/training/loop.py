@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 
 from aejax.data.batching import padded_batches
 from aejax.objectives.objective import Objective
-from aejax.training.adversarial import make_adversarial_train_step
 from aejax.training.checkpoint import Checkpointer
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import make_optimizer, make_schedule
@@ -38,10 +37,6 @@ from aejax.training.steps import (
     make_indexed_train_step,
     make_train_step,
 )
-
-# Families whose step is not the plain `make_train_step`, keyed by the model's `family` class attribute; their
-# extra state is made by `state.FAMILY_EXTRAS` and lives in `TrainState.extras`.
-FAMILY_TRAIN_STEPS = {"aae": make_adversarial_train_step}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -227,11 +222,6 @@ class TrainResult:
     steps_per_dispatch: int = 1  # likewise for train.steps_per_dispatch
 
 
-def family_step_of(model: nn.Module) -> Callable | None:
-    """The family's own train step factory (FAMILY_TRAIN_STEPS), None for the plain step."""
-    return FAMILY_TRAIN_STEPS.get(getattr(model, "family", ""))
-
-
 def _checked_init_params(template: Any, params: Any) -> Any:
     expected = jax.tree_util.tree_map(lambda x: (tuple(x.shape), str(x.dtype)), template)
     given = jax.tree_util.tree_map(lambda x: (tuple(np.shape(x)), str(np.asarray(x).dtype)), params)
@@ -290,7 +280,8 @@ class EpochLoop:
 
     One loop serves a single run and a vmapped sweep (`members`): a sweep's members each get their own log
     records, validation and early stopping; a member that stopped keeps its state while the others go on.
-    `logs` holds each member's metrics log (None: none written)."""
+    `logs` holds each member's metrics log (None: none written); `monitor` names the validation metric early
+    stopping watches."""
 
     train: TrainSpec
     checkpoint: CheckpointSpec
@@ -302,6 +293,7 @@ class EpochLoop:
     checkpointer: Checkpointer | None = None
     logs: list[MetricsLog | None] | None = None
     desc: str = "train"
+    monitor: str = "reconstruction"  # the validation metric early stopping watches (a family's `monitor`)
 
     def __post_init__(self):
         check_early_stopping(self.train, self.x_val)
@@ -479,7 +471,7 @@ class EpochLoop:
                 self.eval_fn, self.members.select(host, member), self.x_val, self.train.eval_batch_size
             )
             self._emit(member, {"split": "val", "step": self.step, "epoch": epoch, **val})
-            if self.stoppers[member].update(_monitored(val), epoch):
+            if self.stoppers[member].update(_monitored(val, self.monitor), epoch):
                 self.stopped[member] = stopped_now = True
         return stopped_now
 
@@ -518,10 +510,11 @@ def check_early_stopping(train: TrainSpec, x_val: np.ndarray | None) -> None:
         raise ValueError("train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)")
 
 
-def _monitored(val: dict[str, float]) -> float:
-    """The validation value early stopping watches: variational models' -ELBO, others' reconstruction loss.
-    Several processes all track process 0's value, so they stop at the same step."""
-    monitored = val.get("negative_elbo", val["reconstruction"])
+def _monitored(val: dict[str, float], name: str) -> float:
+    """The validation value early stopping watches (the family's `monitor`: a variational model's -ELBO, by
+    default the reconstruction loss). Several processes all track process 0's value, so they stop at the same
+    step."""
+    monitored = val[name]
     if jax.process_count() > 1:
         monitored = float(multihost_utils.broadcast_one_to_all(np.asarray(monitored, np.float32)))
     return monitored
@@ -540,8 +533,10 @@ def _check_data(objective: Objective, x_train, y_train, x_val, seed: int) -> Non
     )
 
 
-def _initial_state(model, tx, input_shape: tuple[int, ...], seed: int, init_params: Any) -> TrainState:
-    state = create_train_state(model, tx, input_shape, seed)
+def _initial_state(
+    model, tx, input_shape: tuple[int, ...], seed: int, init_params: Any, family
+) -> TrainState:
+    state = create_train_state(model, tx, input_shape, seed, None if family is None else family.init_extras)
     if init_params is not None:
         state = state.replace(
             params=_checked_init_params(state.params, init_params), opt_state=tx.init(init_params)
@@ -550,10 +545,10 @@ def _initial_state(model, tx, input_shape: tuple[int, ...], seed: int, init_para
 
 
 def _step_plan(
-    model, objective, schedule, train: TrainSpec, placement: Placement, state, input_shape
+    model, objective, schedule, train: TrainSpec, placement: Placement, state, input_shape, family
 ) -> StepPlan:
     """The run's StepPlan with train.microbatch_size=0 resolved; steps_per_dispatch=0 waits for `_dispatch`."""
-    family_step = family_step_of(model)
+    family_step = None if family is None else family.train_step
     eligible = family_step is None and placement.backend == "single" and jax.process_count() == 1
     microbatch_size = train.microbatch_size or auto_microbatch_size(
         state, objective, train.batch_size, input_shape, eligible=eligible
@@ -566,7 +561,7 @@ def _step_plan(
         log_norms=train.log_norms,
         microbatch_size=microbatch_size,
         steps_per_dispatch=max(1, train.steps_per_dispatch),
-        family_step=family_step,
+        family=family,
     )
 
 
@@ -596,12 +591,14 @@ def run_training(
     workdir: Path | None,
     init_params: Any = None,
     y_train: np.ndarray | None = None,
+    family: Any = None,
 ) -> TrainResult:
     """Train (or resume) and return the final state; writes checkpoints and metrics when `workdir` is set.
 
     `init_params` (same tree as the model's) replaces the seeded initialisation of a fresh run, e.g.
     weights from greedy layer-wise pretraining; a resumed run takes its parameters from the checkpoint.
-    `y_train` (integer labels) goes into every batch as 'y' when the objective needs labels.
+    `y_train` (integer labels) goes into every batch as 'y' when the objective needs labels. `family` (the
+    model's aejax.families.Family) hands in its own step, extra state, loss and evaluation pieces.
 
     One of several jax.distributed processes runs this on the same global batches (the order depends on the
     seed alone): the steps and checkpoint saves are collective, process 0 alone writes the metrics log, and
@@ -610,9 +607,9 @@ def run_training(
     _check_data(objective, x_train, y_train, x_val, seed)
     tx, schedule = train.build_optimizer(train.epochs * train.steps_per_epoch(x_train.shape[0]))
     input_shape = tuple(x_train.shape[1:])
-    state = _initial_state(model, tx, input_shape, seed, init_params)
+    state = _initial_state(model, tx, input_shape, seed, init_params, family)
     placement = Placement.create(train.backend, train.batch_size)
-    plan = _step_plan(model, objective, schedule, train, placement, state, input_shape)
+    plan = _step_plan(model, objective, schedule, train, placement, state, input_shape, family)
     check_plan(plan, placement)  # these checks before any file is written
     check_early_stopping(train, x_val)
     loop = EpochLoop(
@@ -620,7 +617,8 @@ def run_training(
         checkpoint=checkpoint,
         n_train=x_train.shape[0],
         x_val=x_val,
-        eval_fn=make_eval_step(model, objective),
+        eval_fn=make_eval_step(model, objective, family),
+        monitor="reconstruction" if family is None else family.monitor,
         placement=placement,
         members=Members((seed,)),
         checkpointer=Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None,

@@ -53,8 +53,13 @@ class StepPlan:
     log_norms: bool = True
     microbatch_size: int = 0  # > 0: gradients over slices of this many rows; 0: whole batches
     steps_per_dispatch: int = 1  # > 1: spans of up to this many steps fused in one lax.scan
-    family_step: Callable | None = None  # the family's own train step factory (loop.family_step_of)
+    family: Any = None  # the model's Family record (aejax.families): its own step, loss and evaluation pieces
     hyper: dict | None = None  # a vmapped sweep's per-member hyper-parameters, stacked (train_step's `hyper`)
+
+    @property
+    def family_step(self) -> Callable | None:
+        """The family's own train step factory; None for the generic step."""
+        return None if self.family is None else self.family.train_step
 
 
 def epoch_batches(order: np.ndarray, batch_size: int, steps: int) -> list[jax.Array]:
@@ -176,6 +181,7 @@ def _member_steps(plan: StepPlan) -> Callable:
         schedule=plan.schedule,
         log_norms=plan.log_norms,
         microbatch_size=plan.microbatch_size,
+        family=plan.family,
     )
 
     def member_step(state, x, idx, hyper, active):
@@ -188,7 +194,7 @@ def _member_steps(plan: StepPlan) -> Callable:
 
 
 def check_plan(plan: StepPlan, placement: Placement) -> None:
-    family = getattr(plan.model, "family", "")
+    family = plan.family.name if plan.family is not None else ""
     if plan.family_step is not None and placement.backend == "pmap":
         raise ValueError(
             f"train.backend='pmap' runs the plain train step; the {family!r} family's own step runs "
@@ -225,7 +231,7 @@ def make_stepper(
     if plan.family_step is not None:
         train_fn = plan.family_step(*step_args, log_norms=plan.log_norms)
         return _BatchStepper(plan, placement, train_fn, x_train, y)
-    options = {"log_norms": plan.log_norms, "microbatch_size": plan.microbatch_size}
+    options = {"log_norms": plan.log_norms, "microbatch_size": plan.microbatch_size, "family": plan.family}
     if placement.backend != "single":
         train_fn = factories.plain(*step_args, placement=placement, **options)
         return _BatchStepper(plan, placement, train_fn, x_train, y)
