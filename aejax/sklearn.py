@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aejax import config as config_lib
 from aejax.data import from_arrays
+from aejax.data.batching import pad_rows
 from aejax.fitting import fit as aejax_fit
 from aejax.models import ACTIVATIONS
 from aejax.tasks.anomaly import contamination_threshold
@@ -194,9 +195,7 @@ class _AutoencoderEstimator(BaseEstimator):
     def _run(self, method: str, x: np.ndarray) -> np.ndarray:
         """`trained_.<method>(x)` over zero-padded chunks of exactly `_CHUNK` rows."""
         n = x.shape[0]
-        padded = -(-n // _CHUNK) * _CHUNK
-        if padded != n:
-            x = np.concatenate([x, np.zeros((padded - n, *x.shape[1:]), x.dtype)])
+        x, _ = pad_rows(x, -(-n // _CHUNK) * _CHUNK)
         self.trained_.batch_size = _CHUNK
         return getattr(self.trained_, method)(x)[:n]
 

@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from aejax import config as config_lib
+from aejax.data.batching import padded_batches
 from aejax.data.dataset import check_array
 from aejax.diagnostics import code_statistics, psnr
 from aejax.families import Family, get_family, model_from_config
@@ -126,13 +127,10 @@ class Trained:
         """Run in fixed-size chunks (the last one padded) so any input length compiles once."""
         fn, variables = self._fns[name], self._variables()
         size = min(batch_size or self.batch_size, x.shape[0])
-        outputs = []
-        for start in range(0, x.shape[0], size):
-            chunk = x[start : start + size]
-            n = chunk.shape[0]
-            if n < size:
-                chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
-            outputs.append(np.asarray(fn(variables, jnp.asarray(chunk)))[:n])
+        outputs = [
+            np.asarray(fn(variables, jnp.asarray(batch.rows)))[: batch.count]
+            for batch in padded_batches(x, size)
+        ]
         return np.concatenate(outputs)
 
     def encode(self, x) -> np.ndarray:
@@ -239,17 +237,13 @@ class Trained:
         per_example = chunk * math.prod(self.input_shape)
         size = max(1, min(self.batch_size, (32 << 20) // per_example))
         variables, out = self._variables(), []
-        for start in range(0, x.shape[0], size):
-            rows = x[start : start + size]
-            n = rows.shape[0]
-            if n < size:
-                rows = np.concatenate([rows, np.zeros((size - n, *rows.shape[1:]), rows.dtype)])
+        for batch in padded_batches(x, size):
             total = np.full(size, -np.inf)
             for i in range(num_samples // chunk):
-                key = jax.random.fold_in(jax.random.PRNGKey(seed), start * 1_000_003 + i)
-                lw = np.asarray(fn(variables, jnp.asarray(rows), key), np.float64)
+                key = jax.random.fold_in(jax.random.PRNGKey(seed), batch.start * 1_000_003 + i)
+                lw = np.asarray(fn(variables, jnp.asarray(batch.rows), key), np.float64)
                 total = np.logaddexp(total, _logsumexp(lw))
-            out.append((total - np.log(num_samples))[:n])
+            out.append((total - np.log(num_samples))[: batch.count])
         return np.concatenate(out)
 
     def code_indices(self, x) -> np.ndarray:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from aejax._registry import import_object, lookup
+from aejax.models.vae import kl_to_standard_normal
 from aejax.objectives.forward import Forward
 from aejax.objectives.jacobian import hutchinson_frobenius_sq, jacobian_frobenius_sq
 
@@ -80,7 +81,7 @@ def kl_standard_normal(forward: Forward, *, free_bits: float = 0.0) -> jax.Array
     output = forward.output
     if not hasattr(output, "log_variance"):
         raise ValueError("kl_standard_normal needs a variational model (model.family='vae')")
-    per_unit = 0.5 * (jnp.square(output.mean) + jnp.exp(output.log_variance) - 1.0 - output.log_variance)
+    per_unit = kl_to_standard_normal(output.mean, output.log_variance)
     per_unit = jnp.mean(per_unit.reshape(per_unit.shape[0], -1), axis=0)
     if free_bits > 0:
         per_unit = jnp.maximum(per_unit, free_bits)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from aejax.data.batching import padded_batches
 from aejax.data.segmentation import NUM_CLASSES, SegmentationData, build_segmentation_data
 from aejax.models.segnet import SegNet
 from aejax.plots import save_figure
@@ -131,14 +132,10 @@ def _predict_batch(params, model_state, images, *, model: SegNet) -> jax.Array:
 def predict(state: TrainState, model: SegNet, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     """Label maps (N, H, W) int32 for all images; the last partial batch is padded, never dropped."""
     step = jax.jit(functools.partial(_predict_batch, model=model))
-    n = images.shape[0]
-    out = []
-    for start in range(0, n, batch_size):
-        chunk = images[start : start + batch_size]
-        pad = batch_size - chunk.shape[0]
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        out.append(np.asarray(step(state.params, state.model_state, chunk))[: batch_size - pad])
+    out = [
+        np.asarray(step(state.params, state.model_state, batch.rows))[: batch.count]
+        for batch in padded_batches(images, batch_size)
+    ]
     return np.concatenate(out)
 
 

@@ -30,7 +30,6 @@ from aejax.training.optim import make_optimizer, make_schedule
 from aejax.training.parallel import Placement, check_processes_agree, is_primary, process_local
 from aejax.training.state import TrainState, create_train_state
 from aejax.training.stepper import StepFactories, Stepper, StepPlan, check_plan, make_stepper
-from aejax.training.stepper import epoch_batches as epoch_batches  # aejax.bench imports it from here
 from aejax.training.steps import (
     make_eval_step,
     make_fused_train_steps,
