@@ -32,9 +32,9 @@ from aejax.families import build_model, get_family
 from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
-from aejax.training.loop import auto_microbatch_size
 from aejax.training.metrics_log import replace_between_markers
 from aejax.training.parallel import Placement
+from aejax.training.specs import auto_microbatch_size
 from aejax.training.stepper import epoch_batches
 from aejax.training.steps import make_fused_train_steps, make_indexed_train_step
 

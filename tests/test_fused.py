@@ -70,13 +70,13 @@ def test_indexed_step_is_the_plain_step_on_the_gathered_rows():
 
 
 def test_auto_steps_per_dispatch_fuses_long_plain_runs(tmp_path, monkeypatch):
-    from aejax.training import loop
+    from aejax.training import loop, specs
 
-    assert loop.auto_steps_per_dispatch(25, 10_000, fusable=True) == 5  # chunks end where the loop logs
-    assert loop.auto_steps_per_dispatch(100, 10_000, fusable=True) == 10
-    assert loop.auto_steps_per_dispatch(7, 10_000, fusable=True) == 7
-    assert loop.auto_steps_per_dispatch(25, 499, fusable=True) == 1  # too short to repay a second compile
-    assert loop.auto_steps_per_dispatch(25, 10_000, fusable=False) == 1  # family steps, several devices
+    assert specs.auto_steps_per_dispatch(25, 10_000, fusable=True) == 5  # chunks end where the loop logs
+    assert specs.auto_steps_per_dispatch(100, 10_000, fusable=True) == 10
+    assert specs.auto_steps_per_dispatch(7, 10_000, fusable=True) == 7
+    assert specs.auto_steps_per_dispatch(25, 499, fusable=True) == 1  # too short to repay a second compile
+    assert specs.auto_steps_per_dispatch(25, 10_000, fusable=False) == 1  # family steps, several devices
     calls = []
     original = loop.make_fused_train_steps
     monkeypatch.setattr(loop, "make_fused_train_steps", lambda *a, **k: calls.append(1) or original(*a, **k))
@@ -84,7 +84,7 @@ def test_auto_steps_per_dispatch_fuses_long_plain_runs(tmp_path, monkeypatch):
     config.model.dropout = 0.0
     config.train.batch_size, config.train.epochs, config.train.log_every_steps = 16, 9, 20
     auto = aejax.fit(config, workdir=tmp_path / "auto")
-    assert calls and auto.step >= loop.AUTO_FUSE_MIN_STEPS
+    assert calls and auto.step >= specs.AUTO_FUSE_MIN_STEPS
     config.train.steps_per_dispatch = 1
     plain = aejax.fit(config)
     jax.tree.map(

@@ -18,7 +18,7 @@ from aejax.families import build_model
 from aejax.models import ModelSpec
 from aejax.objectives import Objective
 from aejax.training import create_train_state, make_train_step
-from aejax.training.loop import auto_microbatch_size
+from aejax.training.specs import auto_microbatch_size
 
 
 @pytest.mark.parametrize(
