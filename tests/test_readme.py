@@ -58,3 +58,21 @@ def test_readme_regularizer_example_runs_from_a_config(tmp_path, monkeypatch, ti
     corr = np.corrcoef(code, rowvar=False)
     expected = np.sum(np.square(corr - np.diag(np.diag(corr))))
     np.testing.assert_allclose(float(my_penalties.decorrelation(forward, eps=0.0)), expected, rtol=1e-4)
+
+
+def test_readme_encoder_example_runs_from_a_config(tmp_path, monkeypatch, tiny_config, blobs):
+    import aejax
+
+    readme = (REPO / "README.md").read_text()
+    (tmp_path / "my_parts.py").write_text(_block_after(readme, "# my_parts.py"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "my_parts", raising=False)
+    config = tiny_config
+    exec(_block_after(readme, 'config.model.encoder = "my_parts:GatedEncoder"'), {"config": config})
+    for family in ("autoencoder", "vae"):  # the family sets the encoder's output width
+        config.model.family = family
+        config.loss.reconstruction = "bernoulli" if family == "vae" else "mse"
+        trained = aejax.fit(config, data=aejax.data.from_arrays(*blobs))
+        kernel = trained.params["encoder"]["Dense_2"]["kernel"]
+        assert kernel.shape == (32, (2 if family == "vae" else 1) * config.model.latent_dim)
+        assert trained.encode(blobs[2]).shape == (blobs[2].shape[0], config.model.latent_dim)

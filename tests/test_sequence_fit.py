@@ -176,8 +176,13 @@ def test_sequence_data_sources():
     [
         ({"family": "sequence"}, False, r"data\.as_sequences"),
         ({**CAPSULE, "latent_dim": 10}, False, "num_capsules \\* capsule_dim"),
-        ({"family": "sequence", "cell": "rnn"}, True, r"model\.cell"),
-        ({"family": "attention", "model_dim": 10, "num_heads": 4}, True, r"multiple of model\.num_heads"),
+        ({"family": "sequence", "sequence": {"cell": "rnn"}}, True, r"model\.sequence\.cell"),
+        (
+            {"family": "attention", "attention": {"model_dim": 10, "num_heads": 4}},
+            True,
+            r"multiple of model\.attention\.num_heads",
+        ),
+        ({"family": "sequence", "sequence": {"celll": "gru"}}, True, r"did you mean 'model\.sequence\.cell'"),
     ],
 )
 def test_family_config_errors_are_named(changes, rows, message):
