@@ -69,18 +69,63 @@ def train_step(
     latent samples) use a key per microbatch; models with batch statistics are refused.
 
     `family` (an aejax.families.Family) may add to the loss (`adjust_loss`, e.g. the IWAE bound)."""
-    adjust_loss = _loss_hook(family, objective)
-    x = batch["x"]
     step_key = jax.random.fold_in(state.rng, state.step)
-    dropout_key, forward_key = jax.random.split(step_key)
-    if objective.binarize:  # dynamic binarization: a fresh Bernoulli sample of the data every step
-        x = jax.random.bernoulli(jax.random.fold_in(step_key, 3), x).astype(x.dtype)
+    x, x_input = _step_inputs(objective, batch["x"], step_key)
+    keys = _step_keys(step_key)
+    inputs = (x, x_input, batch.get("mask"), batch.get("y"))
+    loss_fn = _make_loss_fn(state, model, objective, hyper, _loss_hook(family, objective))
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    if microbatch_size and microbatch_size < x.shape[0]:
+        grads, aux = _microbatched(grad_fn, state, inputs, keys, microbatch_size)
+        model_state = state.model_state
+    else:
+        (_, (aux, model_state)), grads = grad_fn(state.params, *inputs, keys)
+    if axis_name is not None:
+        grads, aux, model_state = jax.lax.pmean((grads, aux, model_state), axis_name)
+    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    if hyper is not None:
+        updates = jax.tree.map(lambda u: u * hyper["lr_scale"].astype(u.dtype), updates)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {**aux, "learning_rate": jnp.asarray(schedule(state.step), jnp.float32)}
+    if log_norms:  # two extra passes over params and grads; off, the step runs at hand-written speed
+        metrics["grad_norm"] = optax.tree.norm(grads)
+        metrics["param_norm"] = optax.tree.norm(params)
+    new_state = state.replace(
+        step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state
+    )
+    return new_state, metrics
+
+
+# What each key folded from a step's key is for (the numbers fix the draws: changing one changes results).
+STEP_KEY_PURPOSES = {"corruption": 2, "binarize": 3, "latent": 4, "importance": 5}  # 6: the AAE's phases
+
+
+def _step_inputs(objective: Objective, x: jax.Array, step_key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(target, encoder input): a fresh Bernoulli sample of x with dynamic binarization, and for denoising a
+    corrupted copy for the encoder while the loss compares with the clean x."""
+    if objective.binarize:
+        x = jax.random.bernoulli(jax.random.fold_in(step_key, STEP_KEY_PURPOSES["binarize"]), x).astype(
+            x.dtype
+        )
     x_input = x
-    if objective.corruption.active:  # denoising: the encoder sees a corrupted copy, the loss the clean x
-        x_input = objective.corrupt(x, jax.random.fold_in(step_key, 2))
+    if objective.corruption.active:
+        x_input = objective.corrupt(x, jax.random.fold_in(step_key, STEP_KEY_PURPOSES["corruption"]))
+    return x, x_input
+
+
+def _step_keys(step_key: jax.Array) -> tuple[jax.Array, ...]:
+    """(dropout, forward, latent, importance) keys of one step; a microbatch folds its index into each."""
+    dropout_key, forward_key = jax.random.split(step_key)
+    latent_key = jax.random.fold_in(step_key, STEP_KEY_PURPOSES["latent"])
+    return dropout_key, forward_key, latent_key, jax.random.fold_in(step_key, STEP_KEY_PURPOSES["importance"])
+
+
+def _make_loss_fn(state: TrainState, model: nn.Module, objective: Objective, hyper, adjust_loss) -> Callable:
+    """loss_fn(params, x, x_input, mask, labels, keys) -> (loss, (aux, model_state)): the forward pass, the
+    objective on its Forward record, and the family's adjustment."""
 
     def loss_fn(params, x, x_input, mask, labels, keys):
-        dropout_key, forward_key, latent_key, iwae_key = keys
+        dropout_key, forward_key, latent_key, importance_key = keys
         rngs = {"dropout": dropout_key, "latent": latent_key}
         output, model_state = _apply(
             model,
@@ -110,32 +155,11 @@ def train_step(
         loss, aux = objective(forward, None if hyper is None else hyper["weights"])
         if adjust_loss is not None:
             variables = {"params": params, **state.model_state}
-            rngs = {"latent": iwae_key, "dropout": dropout_key}
+            rngs = {"latent": importance_key, "dropout": dropout_key}
             loss, aux = adjust_loss(model, variables, x_input, objective, loss, aux, rngs)
         return loss, (aux, model_state)
 
-    keys = (dropout_key, forward_key, jax.random.fold_in(step_key, 4), jax.random.fold_in(step_key, 5))
-    inputs = (x, x_input, batch.get("mask"), batch.get("y"))
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    if microbatch_size and microbatch_size < x.shape[0]:
-        grads, aux = _microbatched(grad_fn, state, inputs, keys, microbatch_size)
-        model_state = state.model_state
-    else:
-        (_, (aux, model_state)), grads = grad_fn(state.params, *inputs, keys)
-    if axis_name is not None:
-        grads, aux, model_state = jax.lax.pmean((grads, aux, model_state), axis_name)
-    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-    if hyper is not None:
-        updates = jax.tree.map(lambda u: u * hyper["lr_scale"].astype(u.dtype), updates)
-    params = optax.apply_updates(state.params, updates)
-    metrics = {**aux, "learning_rate": jnp.asarray(schedule(state.step), jnp.float32)}
-    if log_norms:  # two extra passes over params and grads; off, the step runs at hand-written speed
-        metrics["grad_norm"] = optax.tree.norm(grads)
-        metrics["param_norm"] = optax.tree.norm(params)
-    new_state = state.replace(
-        step=state.step + 1, params=params, opt_state=opt_state, model_state=model_state
-    )
-    return new_state, metrics
+    return loss_fn
 
 
 def _loss_hook(family, objective: Objective):
