@@ -340,7 +340,7 @@ def _torch_mlp(name: str):
     import torch
     from torch import nn
 
-    variational = name.startswith("vae")
+    variational = get_family(MODELS[name][0].family).variational  # the same family as aejax's row
     widths = LAYER_WIDTHS.get(name, (784, 512, 256, 32, 256, 512, 784))
     code_layer = len(widths) // 2 - 1
     layers = [nn.Linear(a, b) for a, b in itertools.pairwise(widths)]
