@@ -7,6 +7,4 @@ and the task registry `TASKS` in `aejax.tasks.registry`. Nothing inside aejax im
 from aejax.fitting import draw_pictures, evaluate_split, fit, get_dataset, run_results
 from aejax.tasks.registry import TASKS, run_task
 
-_results = run_results  # aejax.sweep's old import, until it imports run_results from aejax.fitting
-
 __all__ = ["TASKS", "draw_pictures", "evaluate_split", "fit", "get_dataset", "run_results", "run_task"]
