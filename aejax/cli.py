@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aejax import config as config_lib
+from aejax.workdir_lock import WorkdirInUseError, workdir_lock  # standard library only: no JAX yet
 
 logger = logging.getLogger("aejax")
 KEEP_FREED_MEMORY_OFF = "--no-keep-freed-memory"
@@ -246,6 +247,13 @@ def _tune_host_memory(argv: list[str]) -> list[str]:
     return argv
 
 
+def _workdir_lock(args: argparse.Namespace):
+    """The workdir's one-writer lock, taken before JAX is imported and the data loaded, so that a second run
+    there refuses at once (one of several processes: process 0 holds it; fit re-enters it)."""
+    primary = getattr(args, "process_id", None) in (None, 0)
+    return workdir_lock(args.workdir if primary else None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _tune_host_memory(list(sys.argv[1:] if argv is None else argv))  # first: before JAX is imported
     rest, overrides = _split_overrides(argv)
@@ -255,8 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "train":
-            joined = join_processes(args.coordinator_address, args.num_processes, args.process_id)
-            results = train_command(args.config, args.workdir, overrides)
+            with _workdir_lock(args):
+                joined = join_processes(args.coordinator_address, args.num_processes, args.process_id)
+                results = train_command(args.config, args.workdir, overrides)
             if joined and args.process_id != 0:  # process 0 prints the summary
                 return 0
             _print_train_summary(results)
@@ -267,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(f"workdir: {args.workdir} ({what})")
         elif args.command == "task":
-            report = task_command(args.config, args.workdir, overrides)
+            with _workdir_lock(args):
+                report = task_command(args.config, args.workdir, overrides)
             print("\n".join(task_lines(report["task"], report)))
             print(f"workdir: {args.workdir} ({report['task']}.json and pictures)")
         elif args.command == "bench":
@@ -288,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if overrides:
                 raise ValueError("aejax info takes no --config.* overrides")
             print(json.dumps(info_command(args.workdir), indent=2, default=str))
-    except (ValueError, FileNotFoundError, TypeError, FloatingPointError) as err:
+    except (ValueError, FileNotFoundError, TypeError, FloatingPointError, WorkdirInUseError) as err:
         print(f"aejax {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -33,6 +33,7 @@ from aejax.trained import (
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import check_processes_agree, is_primary
+from aejax.workdir_lock import workdir_lock
 
 logger = logging.getLogger("aejax")
 
@@ -88,8 +89,16 @@ def fit(
     """Train the configured model; resumes from `workdir` when it holds checkpoints of the same run.
 
     Returns a Trained handle whose `results` hold test metrics and the PCA baseline at the same code size.
+    One run at a time writes to a workdir: while another process trains there, this one raises
+    WorkdirInUseError (naming the holder's pid and host) before it writes anything.
     """
     config_lib.validate(config)
+    workdir = Path(workdir) if workdir is not None else None
+    with workdir_lock(workdir if is_primary() else None):  # several processes: process 0 holds it
+        return _fit(config, data, workdir)
+
+
+def _fit(config: ml_collections.ConfigDict, data: Dataset | None, workdir: Path | None) -> Trained:
     check_processes_agree(  # several jax.distributed processes each build the same global batches
         "the processes of this run were given different configs: start every process with the same config "
         "file and --config.* overrides",
@@ -118,7 +127,6 @@ def fit(
     objective = objective_from_config(config)
     train_spec = TrainSpec(**config.train.to_dict())
     total_steps = config.train.epochs * train_spec.steps_per_epoch(dataset.x_train.shape[0])
-    workdir = Path(workdir) if workdir is not None else None
     if workdir is not None:
         _prepare_workdir(workdir, config)
         if is_primary():  # one of several jax.distributed processes: process 0 writes the run's files

@@ -40,6 +40,7 @@ from aejax.training.loop import EpochLoop, Members, check_early_stopping
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import Placement, single_process_only
 from aejax.training.stepper import StepPlan, make_stepper
+from aejax.workdir_lock import workdir_lock
 
 
 def sweep_members(config: ml_collections.ConfigDict, sweep: Mapping[str, Sequence[Any]]) -> list:
@@ -124,8 +125,14 @@ def sweep(
     members = sweep_members(config, values)
     if config.pretrain.method != "none":
         raise ValueError("a sweep trains the plain train step: no greedy pretraining")
-    dataset = get_dataset(config, data)
     workdir = Path(workdir) if workdir is not None else None
+    with workdir_lock(workdir):  # one writer per workdir (a second sweep there gets WorkdirInUseError)
+        return _run_sweep(config, values, members, data, workdir)
+
+
+def _run_sweep(config, values: dict, members: list, data: Dataset | None, workdir: Path | None) -> list:
+    """The members trained together, then each one's results and files, in grid order."""
+    dataset = get_dataset(config, data)
     model, results = _train_members(members, dataset, workdir, _grid_config(config, values))
     trained = []
     for i, (member, result) in enumerate(zip(members, results, strict=True)):

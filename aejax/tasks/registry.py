@@ -18,6 +18,7 @@ from aejax import config as config_lib
 from aejax._registry import lookup
 from aejax.data import Dataset
 from aejax.training.parallel import single_process_only
+from aejax.workdir_lock import workdir_lock
 
 Report = dict[str, Any]
 
@@ -71,4 +72,5 @@ def run_task(
     single_process_only("aejax.run_task")
     if config.task.name == "none":
         raise ValueError(f"config.task.name is 'none'; set it to one of: {', '.join(sorted(TASKS))}")
-    return get_task(config.task.name).run(config, workdir, data)
+    with workdir_lock(workdir):  # one writer per workdir; the task's own fits there re-enter it
+        return get_task(config.task.name).run(config, workdir, data)
