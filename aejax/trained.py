@@ -23,6 +23,7 @@ from aejax.objectives import Corruption, Objective
 from aejax.objectives.jacobian import jacobian_frobenius_sq
 from aejax.training import Checkpointer, TrainSpec, TrainState, create_train_state, evaluate, make_eval_step
 from aejax.training.metrics_log import write_atomic
+from aejax.training.steps import evaluation_terms
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
@@ -93,12 +94,15 @@ class Trained:
     @cached_property
     def _fns(self):
         model = self.model
-        per_example = self.objective.per_example_reconstruction
         return {
             "encode": jax.jit(lambda v, x: model.apply(v, x, train=False, method="encode")),
             "decode": jax.jit(lambda v, z: model.apply(v, z, train=False, method="decode")),
             "reconstruct": jax.jit(lambda v, x: model.apply(v, x, train=False).reconstruction),
-            "score": jax.jit(lambda v, x: _score(model, self.family, per_example, v, x)),
+            "score": jax.jit(
+                lambda v, x: evaluation_terms(model, self.objective, self.family, v, x)[
+                    self.family.anomaly_term
+                ]
+            ),
             "code_indices": jax.jit(lambda v, x: model.apply(v, x, method="code_indices")),
             "code_symbols": jax.jit(lambda v, x: model.apply(v, x, method="code_symbols")),
             "decode_symbols": jax.jit(lambda v, s: model.apply(v, s, method="decode_symbols")),
@@ -323,18 +327,6 @@ class Trained:
             checkpointer.save(self.state, {"finished": True, "exported": True})
         checkpointer.close()
         return directory
-
-
-def _score(model, family: Family, per_example, variables, x):
-    """Per example, the family's anomaly term of evaluation (default: the reconstruction loss)."""
-    if family.eval_output is not None:
-        output = family.eval_output(model, variables, x)
-    else:
-        output = model.apply(variables, x, train=False)
-    reconstruction = per_example(output, x)
-    if family.anomaly_term == "reconstruction":
-        return reconstruction
-    return family.eval_terms(output, reconstruction)[family.anomaly_term]
 
 
 def _logsumexp(a: np.ndarray) -> np.ndarray:

@@ -27,13 +27,18 @@ from aejax.training.adversarial import adversarial_evaluation, make_adversarial_
 from aejax.training.state import adversarial_extras
 
 
-def require_plain_code(spec: ModelSpec, family: str, *, tied: bool = False) -> None:
-    """Families other than the plain autoencoder read the encoder's linear output: no code activation, no
-    bottleneck (and, unless `tied`, no tied weights)."""
+def require_no_bottleneck(spec: ModelSpec, family: str) -> None:
+    """A code bottleneck (model.bottleneck) belongs to the plain autoencoder family."""
     if spec.bottleneck != "none":
         raise ValueError(
             f"model.bottleneck={spec.bottleneck!r} is for model.family='autoencoder', got {family!r}"
         )
+
+
+def require_plain_code(spec: ModelSpec, family: str, *, tied: bool = False) -> None:
+    """Families other than the plain autoencoder read the encoder's linear output: no code activation, no
+    bottleneck (and, unless `tied`, no tied weights)."""
+    require_no_bottleneck(spec, family)
     if spec.code_activation != "identity" or (spec.tied_weights and not tied):
         raise ValueError(
             f"model.family={family!r} needs model.code_activation='identity' and no tied weights"
@@ -71,8 +76,7 @@ def build_vae(spec: ModelSpec, settings: None, context: BuildContext) -> nn.Modu
 
 
 def build_aae(spec: ModelSpec, settings: AdversarialSpec, context: BuildContext) -> nn.Module:
-    if spec.bottleneck != "none":
-        raise ValueError(f"model.bottleneck={spec.bottleneck!r} is for model.family='autoencoder', got 'aae'")
+    require_no_bottleneck(spec, "aae")
     if spec.code_activation != "identity":
         raise ValueError(
             f"model.family='aae' matches codes to a prior on the whole real line: set model.code_activation="
@@ -94,10 +98,7 @@ def build_aae(spec: ModelSpec, settings: AdversarialSpec, context: BuildContext)
 
 
 def build_vqvae(spec: ModelSpec, settings: VQSettings, context: BuildContext) -> nn.Module:
-    if spec.bottleneck != "none":
-        raise ValueError(
-            f"model.bottleneck={spec.bottleneck!r} is for model.family='autoencoder', got 'vqvae'"
-        )
+    require_no_bottleneck(spec, "vqvae")
     if spec.latent_dim % settings.embedding_dim:
         raise ValueError(
             f"model.family='vqvae' needs model.latent_dim ({spec.latent_dim}) a multiple of "

@@ -14,6 +14,7 @@ steps run is the stepper's business:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -70,7 +71,7 @@ def epoch_batches(order: np.ndarray, batch_size: int, steps: int) -> list[jax.Ar
 _take_rows = jax.jit(lambda data, idx: data[idx])
 
 
-class Stepper:
+class Stepper(abc.ABC):
     """Advances a state by spans of steps over the current epoch's order (see the module docstring)."""
 
     def __init__(self, plan: StepPlan, placement: Placement):
@@ -90,12 +91,13 @@ class Stepper:
         """The epoch's permutation of the training rows: (n,), or (members, n) for a sweep."""
         self.order = order
 
+    @abc.abstractmethod
     def advance(self, state: TrainState, position: int, steps: int) -> tuple[TrainState, Metrics]:
         """`steps` steps on the epoch's batches `position`, `position + 1`, ...; metrics as `step_metrics` reads."""
-        raise NotImplementedError
 
     def set_active(self, active: np.ndarray) -> None:
         """Which members still train (a sweep's early stopping); a single run ends when it stops instead."""
+        return  # only the sweep's stepper masks members
 
     def step_metrics(self, metrics: Metrics, steps: int) -> list[dict[str, np.ndarray]]:
         """The host values of each step of a span `advance` returned."""

@@ -203,26 +203,31 @@ def _microbatched(grad_fn, state: TrainState, inputs, keys, size: int):
 def eval_step(
     state: TrainState, batch: Batch, *, model: nn.Module, objective: Objective, family=None
 ) -> dict[str, jax.Array]:
-    """Sums over the valid rows of a padded batch (`batch['weight']` is 1 for real rows, 0 for padding).
-
-    `family` may choose the forward pass scored (`eval_output`) and add per-example terms (`eval_terms`)."""
-    x, weight = batch["x"], batch["weight"]
-    if family is not None and family.eval_output is not None:
-        variables = {"params": state.params, **state.model_state}
-        output = family.eval_output(model, variables, x, batch.get("mask"))
-    else:
-        output, _ = _apply(model, state.params, state.model_state, x, train=False, mask=batch.get("mask"))
-    per_example = objective.per_example_reconstruction(output, x)
-    squared = squared_error_per_example(output, x)
-    metrics = {
-        "reconstruction": jnp.sum(weight * per_example),
-        "mse": jnp.sum(weight * squared),
+    """Sums over the valid rows of a padded batch (`batch['weight']` is 1 for real rows, 0 for padding)."""
+    weight = batch["weight"]
+    variables = {"params": state.params, **state.model_state}
+    terms = evaluation_terms(model, objective, family, variables, batch["x"], batch.get("mask"))
+    metrics = {name: jnp.sum(weight * term) for name, term in terms.items()}
+    return {
+        "reconstruction": metrics.pop("reconstruction"),
+        "mse": metrics.pop("mse"),
         "count": jnp.sum(weight),
+        **metrics,
     }
+
+
+def evaluation_terms(model, objective: Objective, family, variables, x, mask=None) -> dict[str, jax.Array]:
+    """Per example: the reconstruction loss, the squared error, and the family's own terms (`eval_terms`), of
+    the forward pass evaluation scores (the family's `eval_output`, by default the deterministic pass)."""
+    if family is not None and family.eval_output is not None:
+        output = family.eval_output(model, variables, x, mask)
+    else:
+        output = model.apply(variables, x, train=False, **({} if mask is None else {"mask": mask}))
+    reconstruction = objective.per_example_reconstruction(output, x)
+    terms = {"reconstruction": reconstruction, "mse": squared_error_per_example(output, x)}
     if family is not None and family.eval_terms is not None:
-        for name, term in family.eval_terms(output, per_example).items():
-            metrics[name] = jnp.sum(weight * term)
-    return metrics
+        terms.update(family.eval_terms(output, reconstruction))
+    return terms
 
 
 def _bound_train_step(model, objective, schedule, log_norms: bool, microbatch_size: int, family) -> Callable:
