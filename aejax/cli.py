@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aejax import config as config_lib
-from aejax.workdir_lock import WorkdirInUseError, workdir_lock  # standard library only: no JAX yet
+from aejax.preemption import PREEMPTED_EXIT_STATUS, RunPreempted  # standard library only: no JAX yet
+from aejax.workdir_lock import WorkdirInUseError, workdir_lock
 
 logger = logging.getLogger("aejax")
 KEEP_FREED_MEMORY_OFF = "--no-keep-freed-memory"
@@ -298,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if overrides:
                 raise ValueError("aejax info takes no --config.* overrides")
             print(json.dumps(info_command(args.workdir), indent=2, default=str))
+    except RunPreempted as stop:
+        print(f"aejax {args.command}: {stop}", file=sys.stderr)
+        return PREEMPTED_EXIT_STATUS
     except (ValueError, FileNotFoundError, TypeError, FloatingPointError, WorkdirInUseError) as err:
         print(f"aejax {args.command}: error: {err}", file=sys.stderr)
         return 2

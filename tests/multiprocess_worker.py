@@ -6,7 +6,9 @@ multiprocess_worker.py train ARGS...              `aejax train ARGS...` (ARGS ho
                                                   with AEJAX_TEST_SKEW_VALIDATION=1, process 1 sees its own
                                                   validation values fall by 1e10 per evaluation, so only
                                                   tracking process 0's values stops both alike; with
-                                                  AEJAX_TEST_SKEW_DATA=1, process 1's training split differs
+                                                  AEJAX_TEST_SKEW_DATA=1, process 1's training split differs;
+                                                  with AEJAX_TEST_SIGNAL_AT_STEP=k, process 1 alone gets a
+                                                  SIGTERM once past step k
 """
 
 import os
@@ -58,6 +60,11 @@ if __name__ == "__main__":
                 return dataclasses.replace(data, x_train=data.x_train[::-1].copy())
 
             fitting.get_dataset = skewed_data
+        signal_at = os.environ.get("AEJAX_TEST_SIGNAL_AT_STEP")
+        if signal_at and args[args.index("--process-id") + 1] == "1":
+            from preemption_driver import install  # next to this file
+
+            install(int(signal_at), "TERM")
         code = main(args)
         import jax
 

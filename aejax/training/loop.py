@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from aejax.data.batching import padded_batches
 from aejax.objectives.objective import Objective
+from aejax.preemption import PreemptionWatch, RunPreempted
 from aejax.training.checkpoint import Checkpointer
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.parallel import Placement, check_processes_agree, is_primary, process_local
@@ -191,6 +192,8 @@ class EpochLoop:
         self.histories: list[list[dict[str, Any]]] = [[] for _ in range(count)]
         self.step, self.resumed_from, self.last_saved = 0, None, None
         self.seconds_before, self.started = 0.0, time.perf_counter()
+        # SIGTERM/SIGINT stop a run that has somewhere to save (see aejax.training.preemption)
+        self.watch = PreemptionWatch(enabled=self.checkpointer is not None)
 
     def seconds(self) -> float:
         """Training time summed over every resumed part of the run."""
@@ -232,7 +235,8 @@ class EpochLoop:
 
     # --------------------------------------------------------------------------------------------- loop
     def run(self, state: TrainState, stepper: Stepper) -> list[TrainResult]:
-        """Train from `self.step` to the end (or until every member stopped); one result per member."""
+        """Train from `self.step` to the end (or until every member stopped); one result per member.
+        Raises RunPreempted after saving a checkpoint when a SIGTERM/SIGINT asked it to stop."""
         state = self.placement.place_state(state)
         stepper.set_active(np.logical_not(self.stopped))
         bar = tqdm(
@@ -245,14 +249,23 @@ class EpochLoop:
             leave=False,
         )
         try:
-            state = self.placement.host_state(self._epochs(state, stepper, bar))
-            if self.checkpointer is not None and self.last_saved != self.step:
-                self._checkpoint(state, done=True)
+            with self.watch.installed():
+                state = self.placement.host_state(self._epochs(state, stepper, bar))
+                finished = self.step == self.total_steps or not self.active()
+                if self.checkpointer is not None and self.last_saved != self.step:
+                    self._checkpoint(state, done=finished)
+                if not finished:
+                    self.checkpointer.wait()  # the saves on disk before the process may end
+                    raise RunPreempted(
+                        self.watch.received, self.step, self.total_steps, self.checkpointer.directory
+                    )
         finally:
             bar.close()
         return self._results(state, stepper)
 
     def _epochs(self, state: TrainState, stepper: Stepper, bar: tqdm) -> TrainState:
+        """Dispatches of steps until the end, until every member stopped, or until a preemption signal (then
+        the steps since the last logging point are logged and the loop returns early)."""
         pending: list[tuple[int, dict[str, jax.Array], int]] = []  # (first step, metrics, steps they cover)
         order_epoch = -1
         while self.step < self.total_steps and self.active():
@@ -264,15 +277,34 @@ class EpochLoop:
             state, metrics = stepper.advance(state, position, span)
             pending.append((self.step, metrics, span))
             self.step += span
-            if self._event_after(self.step):
-                fetched = [
-                    (first + i, record)
-                    for first, metrics, steps in pending
-                    for i, record in enumerate(stepper.step_metrics(metrics, steps))
-                ]
-                pending.clear()
-                self._after_steps(state, fetched, bar, epoch, stepper)
+            event = self._event_after(self.step)
+            if event:
+                self._after_steps(state, self._fetch(pending, stepper), bar, epoch, stepper)
+            if self._preempted(event):
+                if pending:
+                    fetched = self._fetch(pending, stepper)
+                    self._nan_guard(state, fetched)
+                    self._log_train(fetched, bar)
+                break
         return state
+
+    @staticmethod
+    def _fetch(pending: list, stepper: Stepper) -> list[tuple[int, dict[str, Any]]]:
+        """The pending dispatches' metrics, one (step, record) per step; empties `pending`."""
+        fetched = [
+            (first + i, record)
+            for first, metrics, steps in pending
+            for i, record in enumerate(stepper.step_metrics(metrics, steps))
+        ]
+        pending.clear()
+        return fetched
+
+    def _preempted(self, event: bool) -> bool:
+        """Whether a SIGTERM/SIGINT stops the loop now: after any step in one process; in several, at a
+        logging point (`event`), where every process takes part in agreeing on it."""
+        if jax.process_count() > 1:
+            return event and self.watch.requested(collective=True)
+        return self.watch.requested(collective=False)
 
     def _after_steps(self, state, fetched, bar: tqdm, epoch: int, stepper: Stepper) -> None:
         """The hooks at a logging point, in order: NaN guard, train log, validation, checkpoint."""
