@@ -5,6 +5,10 @@
 the decoder makes of the quantized code). A stream is a 17-byte header (magic, version, CRC-32 of the tables,
 example count, CRC-32 of the payload) and the arithmetic-coded payload, so a stream read with another model's
 codec, or damaged, fails with an error instead of decoding to garbage.
+
+Streams are untrusted input: every refusal is a `CorruptStreamError` (a ValueError), and it comes fast. A count
+the payload cannot hold under the tables is refused before any decoding (`entropy_coding.max_rows`), and a
+payload is accepted only if it is exactly what `compress` writes for the symbols it decodes to.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from aejax import entropy_coding
+from aejax.entropy_coding import CorruptStreamError
 from aejax.training.metrics_log import write_atomic_bytes
 
 MAGIC = b"AEJC"
 VERSION = 1
 _HEADER = struct.Struct(">4sBIII")  # magic, version, tables crc32, count, payload crc32
 HEADER_BYTES = _HEADER.size
+
+__all__ = ["HEADER_BYTES", "MAGIC", "VERSION", "Codec", "CorruptStreamError"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -69,23 +76,26 @@ class Codec:
         return header + payload
 
     def decompress_symbols(self, data: bytes) -> np.ndarray:
+        """The (count, latent_dim) symbols of a stream; CorruptStreamError for anything `compress` did not write."""
         data = bytes(data)
         if len(data) < HEADER_BYTES or data[:4] != MAGIC:
-            raise ValueError(
+            raise CorruptStreamError(
                 f"not an aejax codec stream: expected the {MAGIC!r} header of {HEADER_BYTES} bytes, got "
                 f"{data[:4]!r} ({len(data)} bytes)"
             )
         _, version, tables_crc, count, payload_crc = _HEADER.unpack(data[:HEADER_BYTES])
         if version != VERSION:
-            raise ValueError(f"codec stream version {version}; this aejax reads version {VERSION}")
+            raise CorruptStreamError(f"codec stream version {version}; this aejax reads version {VERSION}")
         if tables_crc != self.tables_checksum:
-            raise ValueError(
+            raise CorruptStreamError(
                 "the stream was written with different frequency tables (another model or codec fit); "
                 "decompress it with the codec that compressed it"
             )
         payload = data[HEADER_BYTES:]
         if zlib.crc32(payload) != payload_crc:
-            raise ValueError("codec stream is corrupt or truncated: the payload checksum does not match")
+            raise CorruptStreamError(
+                "codec stream is corrupt or truncated: the payload checksum does not match the header's"
+            )
         return entropy_coding.decode(payload, count, self.tables)
 
     def decompress(self, data: bytes) -> np.ndarray:

@@ -3,11 +3,16 @@
 A 32-bit integer arithmetic coder with underflow (E3) handling (Witten, Neal & Cleary 1987). Each position d of
 a (n, D) symbol array has its own table of frequencies over its alphabet; the message costs within 2 bits of
 -sum log2 p(symbol) in total (plus rounding to whole bytes). Pure Python: tens of thousands of symbols a second.
+
+`decode` trusts nothing it is handed: a row count that the payload cannot hold is refused before decoding
+(`max_rows`), decoding stops as soon as it would read past the payload's end, and a payload is accepted only
+if it is exactly what `encode` writes for the decoded symbols (no trailing bytes, no stray bits).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 
 import numpy as np
 
@@ -16,6 +21,14 @@ FULL = (1 << PRECISION) - 1
 HALF = 1 << (PRECISION - 1)
 QUARTER = 1 << (PRECISION - 2)
 MAX_TOTAL = 1 << 16  # frequency totals stay far below QUARTER so no symbol's interval can vanish
+# Before each symbol the interval is wider than QUARTER (renormalisation ends there), so integer rounding
+# leaves a symbol of probability p a new width W' < p W + 1 < (p + 2^-30) W: it always costs some bits.
+_ROUNDING_SLACK = 1.0 / QUARTER
+_FLOAT_MARGIN = 1e-9  # relative; keeps the float bound below the exact one
+
+
+class CorruptStreamError(ValueError):
+    """A coded stream that `encode` cannot have written: damaged, truncated, forged, or from other tables."""
 
 
 def frequency_tables(symbols: np.ndarray, alphabet: int, prior: float = 1.0) -> np.ndarray:
@@ -40,8 +53,10 @@ def ideal_bits(symbols: np.ndarray, tables: np.ndarray) -> np.ndarray:
 
 def _cumulative(tables: np.ndarray) -> list[list[int]]:
     tables = np.asarray(tables, np.int64)
-    if tables.ndim != 2 or tables.shape[1] < 2:
-        raise ValueError(f"frequency tables must be (positions, alphabet >= 2), got shape {tables.shape}")
+    if tables.ndim != 2 or tables.shape[0] < 1 or tables.shape[1] < 2:
+        raise ValueError(
+            f"frequency tables must be (positions >= 1, alphabet >= 2), got shape {tables.shape}"
+        )
     if tables.min() < 1 or tables.sum(axis=1).max() > MAX_TOTAL:
         raise ValueError(f"frequencies must be >= 1 with totals <= {MAX_TOTAL}")
     return [[0, *np.cumsum(row).tolist()] for row in tables]
@@ -57,8 +72,30 @@ class _BitWriter:
         self.bits.extend([1 - bit] * self.pending)
         self.pending = 0
 
-    def to_bytes(self) -> bytes:
+    def finish(self, low: int) -> bytes:
+        """Two more bits pick a point inside the final interval; pad with zeros to whole bytes."""
+        self.pending += 1
+        self.emit(0 if low < QUARTER else 1)
         return np.packbits(np.asarray(self.bits, np.uint8)).tobytes()
+
+
+def min_row_bits(tables: np.ndarray) -> float:
+    """A lower bound on the bits `encode` spends on one row, whatever its symbols.
+
+    Let W be the interval's width and S the bits shifted out so far; S + log2(2^32 / W) starts at 0, a shift
+    leaves it unchanged (W doubles) and coding symbol s at position d raises it by log2(W / W') where
+    W' <= W p + 1 < W (p + 2^-30), p = f_s / total_d (W > 2^30 before every symbol). `encode` ends with W > 2^30
+    and writes S + 2 bits, so a payload of B bytes holding n rows has n * sum_d -log2(max_s p + 2^-30) < 8 B.
+    """
+    tables = np.asarray(tables, np.float64)
+    top = tables.max(axis=1) / tables.sum(axis=1)
+    return float(-np.log2(top + _ROUNDING_SLACK).sum()) * (1.0 - _FLOAT_MARGIN)
+
+
+def max_rows(n_bytes: int, tables: np.ndarray) -> int:
+    """The most rows a payload of `n_bytes` can hold under `tables` (see `min_row_bits`); never too few."""
+    _cumulative(tables)  # validates the tables, so every row costs more than zero bits
+    return max(0, math.ceil(8 * n_bytes / min_row_bits(tables)) - 1)
 
 
 def encode(symbols: np.ndarray, tables: np.ndarray) -> bytes:
@@ -91,14 +128,39 @@ def encode(symbols: np.ndarray, tables: np.ndarray) -> bytes:
                 else:
                     break
                 low, high = 2 * low, 2 * high + 1
-    out.pending += 1  # two more bits pick a point inside the final interval
-    out.emit(0 if low < QUARTER else 1)
-    return out.to_bytes()
+    return out.finish(low)
 
 
 def decode(data: bytes, count: int, tables: np.ndarray) -> np.ndarray:
-    """The (count, D) symbols that `encode` wrote into `data` under the same tables."""
-    cumulative = _cumulative(tables)
+    """The (count, D) symbols that `encode` wrote into `data` under the same tables.
+
+    Raises CorruptStreamError, before decoding, if `data` cannot hold `count` rows, and otherwise unless
+    `data` is exactly `encode(symbols, tables)` for the symbols decoded.
+    """
+    data = bytes(data)
+    limit = max_rows(len(data), tables)
+    if not 0 <= count <= limit:
+        raise CorruptStreamError(
+            f"corrupt stream: it claims {count} rows of {len(tables)} symbols, but a {len(data)}-byte payload "
+            f"holds at most {limit} under these tables (each row costs at least "
+            f"{min_row_bits(tables):.3g} bits)"
+        )
+    symbols, rewritten = _decode_rows(data, count, _cumulative(tables))
+    if len(rewritten) != len(data):
+        raise CorruptStreamError(
+            f"corrupt stream: its {count} rows end after {len(rewritten)} bytes of a {len(data)}-byte "
+            "payload; expected the last row's bits to end the payload"
+        )
+    if rewritten != data:
+        raise CorruptStreamError(
+            f"corrupt stream: the payload's bits differ from those encode writes for the {count} rows it "
+            "decodes to; expected exactly encode's bits"
+        )
+    return symbols
+
+
+def _decode_rows(data: bytes, count: int, cumulative: list[list[int]]) -> tuple[np.ndarray, bytes]:
+    """Decode `count` rows and re-emit the bits `encode` would write for them (the two must agree)."""
     bits = np.unpackbits(np.frombuffer(data, np.uint8)).tolist()
     n_bits = len(bits)
     value = 0
@@ -106,6 +168,7 @@ def decode(data: bytes, count: int, tables: np.ndarray) -> np.ndarray:
         value = (value << 1) | (bits[i] if i < n_bits else 0)
     cursor = PRECISION
     low, high = 0, FULL
+    mirror = _BitWriter()
     out = np.zeros((count, len(cumulative)), np.int32)
     for n in range(count):
         for d, cum in enumerate(cumulative):
@@ -117,17 +180,24 @@ def decode(data: bytes, count: int, tables: np.ndarray) -> np.ndarray:
             low = low + width * cum[s] // total
             while True:
                 if high < HALF:
-                    pass
+                    mirror.emit(0)
                 elif low >= HALF:
+                    mirror.emit(1)
                     value, low, high = value - HALF, low - HALF, high - HALF
                 elif low >= QUARTER and high < HALF + QUARTER:
+                    mirror.pending += 1
                     value, low, high = value - QUARTER, low - QUARTER, high - QUARTER
                 else:
                     break
                 bit = bits[cursor] if cursor < n_bits else 0
                 cursor += 1
                 low, high, value = 2 * low, 2 * high + 1, 2 * value + bit
-    return out
+        if cursor - PRECISION + 2 > n_bits:  # encode would have written more bits than there are
+            raise CorruptStreamError(
+                f"corrupt stream: row {n} of {count} reads past the payload's {len(data)} bytes; "
+                "expected every row's bits inside the payload"
+            )
+    return out, mirror.finish(low)
 
 
 def encoded_sizes(symbols: np.ndarray, tables: np.ndarray) -> np.ndarray:
