@@ -381,9 +381,24 @@ def to_json(config: ml_collections.ConfigDict) -> str:
     return json.dumps(_to_plain(config), indent=2, sort_keys=True)
 
 
-def from_json(text: str) -> ml_collections.ConfigDict:
-    """Rebuild a config from `to_json` output; lists become tuples as in the schema."""
-    raw = json.loads(text)
+def read_config_file(path: str | Path) -> ml_collections.ConfigDict:
+    """A workdir's config.json as a config; a damaged file is a RunFileError naming it."""
+    path = Path(path)
+    return from_json(path.read_bytes(), source=repr(str(path)))
+
+
+def from_json(text: str | bytes, source: str = "the config JSON") -> ml_collections.ConfigDict:
+    """Rebuild a config from `to_json` output; lists become tuples as in the schema. Text that is not a JSON
+    object is a RunFileError naming `source`."""
+    from aejax.training.run_files import RunFileError, parse_json  # imports JAX: only when a run is read
+
+    expected = "one JSON object of config keys, as aejax writes it"
+    raw = parse_json(text, source, expected)
+    if not isinstance(raw, dict):
+        raise RunFileError(
+            f"{source} holds a JSON {type(raw).__name__}; expected {expected}. It is damaged: restore it from "
+            "a copy, or train into a new workdir"
+        )
     config = load_default()
     for key, value in flatten(raw).items():
         key = MOVED_KEYS.get(key, key)  # a run written before families had their own blocks

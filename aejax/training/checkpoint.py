@@ -2,12 +2,16 @@
 
 Steps are written to a temporary directory and renamed when complete, so a run killed mid-save leaves
 only an ignored (and later cleaned) `*.orbax-checkpoint-tmp*` directory; `latest_step` is the last
-complete one.
+complete one. A save that fails (disk full, read-only) is a CheckpointWriteError, raised by the next call that
+waits for it (`save`, `wait`, `restore`, `close`): it names the step and the newest complete one, and the
+failed step's temporary directory is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,9 +20,19 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from aejax.training.run_files import WRITE_FAULTS, WorkdirWriteError, fault_errno, refused_write
 from aejax.training.state import TrainState
 
 _STATE_FIELDS = ("step", "params", "opt_state", "rng", "model_state")
+
+
+def best_tree(state: TrainState) -> dict[str, Any]:
+    """The part of a state that makes a run's result (weights, batch statistics, a family's extra state and
+    the step), kept and saved beside the newest state as its best-validation weights (checkpoint.keep_best)."""
+    tree = {field: getattr(state, field) for field in ("step", "params", "model_state")}
+    if state.extras is not None:
+        tree["extras"] = state.extras
+    return tree
 
 
 def _state_tree(state: TrainState) -> dict[str, Any]:
@@ -57,6 +71,10 @@ class CheckpointError(ValueError):
     """A checkpoint exists but cannot be read (corrupt, half-written by hand, or from another model)."""
 
 
+class CheckpointWriteError(WorkdirWriteError):
+    """A checkpoint step that could not be written; `errno` is the disk's (ENOSPC, EROFS, ...) when known."""
+
+
 class Checkpointer:
     """Save every call it is given, keep the newest `max_to_keep`, restore the newest complete step."""
 
@@ -67,7 +85,11 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True
         )
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options)
+        except OSError as err:  # creating the directory
+            raise refused_write(self.directory, err) from err
+        self._in_flight: int | None = None  # the step of the asynchronous save not yet waited for
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -75,14 +97,29 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
 
-    def save(self, state: TrainState, meta: dict[str, Any], step: int | None = None) -> None:
-        """Asynchronous save of `state` at `step` (default `state.step`; a sweep's stacked state names it);
-        call `wait()` before reading it back."""
+    def save(
+        self,
+        state: TrainState,
+        meta: dict[str, Any],
+        step: int | None = None,
+        best: dict[str, Any] | None = None,
+    ) -> None:
+        """Asynchronous save of `state` at `step` (default `state.step`; a sweep's stacked state names it), and
+        of the run's best-validation weights `best` (a `best_tree`) in the same step when given; call `wait()`
+        before reading it back."""
         step = int(jax.device_get(state.step)) if step is None else step
-        args = ocp.args.Composite(
-            state=ocp.args.StandardSave(_state_tree(state)), meta=ocp.args.JsonSave(meta)
-        )
-        self._manager.save(step, args=args, force=True)
+        items = {"state": ocp.args.StandardSave(_state_tree(state)), "meta": ocp.args.JsonSave(meta)}
+        if best is not None:
+            items["best"] = ocp.args.StandardSave(best)
+        args = ocp.args.Composite(**items)
+        self.wait()  # an earlier save's failure names that step, not this one
+        try:
+            self._manager.save(step, args=args, force=True)
+        except Exception as err:  # the blocking part: directories, a copy of the arrays to the host
+            if fault_errno(err) is None:
+                raise
+            raise self._write_error(step, err) from err
+        self._in_flight = step
 
     def restore(self, template: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]]:
         """Restore into the structure (and shapes, dtypes) of `template`; raises CheckpointError if unreadable."""
@@ -92,6 +129,23 @@ class Checkpointer:
             raise FileNotFoundError(f"no complete checkpoint in {str(self.directory)!r}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _state_tree(template))
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+        restored = self._restore_items(step, args)
+        return template.replace(**restored["state"]), dict(restored["meta"] or {})
+
+    def restore_best(self, template: TrainState, step: int | None = None) -> dict[str, Any] | None:
+        """The best-validation weights (a `best_tree` shaped like `template`'s) saved with `step` (default: the
+        newest), or None when that step holds none (a run with checkpoint.keep_best off or no validation)."""
+        self.wait()
+        step = self.latest_step() if step is None else step
+        if step is None or not (self.directory / str(step) / "best").is_dir():
+            return None
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, best_tree(template))
+        return dict(
+            self._restore_items(step, ocp.args.Composite(best=ocp.args.StandardRestore(abstract)))["best"]
+        )
+
+    def _restore_items(self, step: int, args: ocp.args.Composite) -> Any:
+        """The items `args` names from checkpoint `step`; a CheckpointError when they cannot be read."""
         with _closed_loop_callbacks_dropped():
             try:
                 restored = self._manager.restore(step, args=args)
@@ -102,14 +156,60 @@ class Checkpointer:
                     f"different model ({type(err).__name__}: {str(err)[:300]}); delete that step directory to "
                     f"fall back to an earlier one (complete steps: {self.all_steps()})"
                 ) from err
-        return template.replace(**restored["state"]), dict(restored["meta"] or {})
+        return restored
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        """Block until the save in flight is complete; a CheckpointWriteError if it failed."""
+        step, self._in_flight = self._in_flight, None
+        try:
+            self._manager.wait_until_finished()
+        except Exception as err:  # orbax re-raises the background thread's error, whatever its type
+            if step is None:
+                raise
+            raise self._write_error(step, err) from err
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        try:
+            self.wait()
+        finally:
+            self._manager.close()
+
+    def _settle_writes(self) -> None:
+        """Wait out a failed save's other writes: orbax reports the first failure while tensorstore still runs
+        the rest, which would otherwise recreate files in the directory being removed."""
+        async_manager = getattr(getattr(self._manager, "_checkpointer", None), "_async_manager", None)
+        for commit in getattr(async_manager, "_commit_futures", None) or ():
+            with contextlib.suppress(Exception):
+                commit.result()
+
+    def _remove_partial(self, step: int) -> None:
+        """Remove the failed step's temporary directory; again while late writes (tensorstore's manifest) bring
+        it back, for at most a second. What stays is ignored, and removed by the next Checkpointer here."""
+        for _ in range(10):
+            partial = list(self.directory.glob(f"{step}.orbax-checkpoint-tmp*"))
+            if not partial:
+                return
+            for path in partial:
+                shutil.rmtree(path, ignore_errors=True)
+            time.sleep(0.1)
+
+    def _write_error(self, step: int, error: Exception) -> CheckpointWriteError:
+        """The named error for a failed save of `step`, after removing what it wrote (it frees the space)."""
+        self._settle_writes()
+        self._remove_partial(step)
+        code = fault_errno(error)
+        reason = f"{WRITE_FAULTS[code]} ({os.strerror(code)})" if code else f"{type(error).__name__}: {error}"
+        newest = self.latest_step()
+        kept = (
+            f"the newest complete checkpoint is step {newest}, which a rerun of the same command resumes from"
+            if newest is not None
+            else "there is no complete checkpoint yet, so a rerun starts from step 0"
+        )
+        message = (
+            f"checkpoint step {step} could not be written to {str(self.directory)!r}: {reason[:400]}; its partial "
+            f"files are removed and {kept}. Free space or make the directory writable, then run again"
+        )
+        return CheckpointWriteError(code, message) if code else CheckpointWriteError(message)
 
     def __enter__(self) -> Checkpointer:
         return self

@@ -1,0 +1,85 @@
+"""Named errors for a workdir's files: one that cannot be read back, and a write the disk refused.
+
+This module imports no JAX (aejax.config raises its errors while reading a workdir's config.json).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# What a write fault means to the user; other errnos pass through as the OSError they are.
+WRITE_FAULTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file grew past the size limit",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+_WHAT_TO_DO = "free space or make it writable (or give another workdir), then run the same command again"
+
+
+class RunFileError(ValueError):
+    """A workdir file that exists but cannot be read: corrupt JSON, or a damaged line before a log's end."""
+
+
+class WorkdirWriteError(OSError):
+    """A write into a workdir that the disk refused (full, read-only, no permission); `errno` is the cause's."""
+
+
+def fault_errno(error: BaseException) -> int | None:
+    """The write-fault errno behind `error`: an OSError's own, one in its cause chain, or (for tensorstore's
+    C++ errors, which carry only text) the one whose description its message quotes."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in WRITE_FAULTS:
+            return seen.errno
+        seen = seen.__cause__ or seen.__context__
+    text = str(error)
+    return next((code for code in WRITE_FAULTS if os.strerror(code) in text), None)
+
+
+def refused_write(path: str | Path, error: OSError) -> OSError:
+    """`error` as a WorkdirWriteError naming `path` when it is a write fault; else `error` unchanged."""
+    code = fault_errno(error)
+    if code is None:
+        return error
+    return WorkdirWriteError(
+        code,
+        f"could not write {str(path)!r}: {WRITE_FAULTS[code]} ({os.strerror(code)}); {_WHAT_TO_DO}",
+    )
+
+
+def check_workdir_writable(workdir: str | Path) -> None:
+    """Create `workdir` and a probe file in it, so that a read-only or full disk is a named error before any
+    training; a workdir that is a file is left to the workdir lock to name."""
+    workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        return
+    probe = workdir / f".aejax-write-probe-{os.getpid()}"
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        probe.unlink()
+    except OSError as err:
+        raise refused_write(workdir, err) from err
+
+
+def parse_json(text: str | bytes, source: str, expected: str) -> Any:
+    """`json.loads(text)`; a RunFileError naming `source`, the line and column, and `expected` if it fails."""
+    try:
+        return json.loads(text)
+    except UnicodeDecodeError as err:
+        raise RunFileError(
+            f"{source} is not text (byte {err.start} is not UTF-8); expected {expected}. "
+            "It is damaged: restore it from a copy, or train into a new workdir"
+        ) from err
+    except json.JSONDecodeError as err:
+        raise RunFileError(
+            f"{source} line {err.lineno} column {err.colno}: {err.msg}; expected {expected}. "
+            "It is damaged: restore it from a copy, or train into a new workdir"
+        ) from err
