@@ -178,7 +178,10 @@ def run_results(config, dataset: Dataset, trained: Trained, result, seconds: flo
     out: dict[str, Any] = {
         "data": dataset.summary(),
         "params": count_params(trained.params),
-        "steps": int(trained.step),
+        "steps": result.steps_trained or int(trained.step),
+        # the state evaluated below: "best" (the best validation epoch's, checkpoint.keep_best) or "last"
+        "weights": result.weights,
+        "weights_step": int(trained.step),
         "total_steps": result.total_steps,
         "steps_per_epoch": result.steps_per_epoch,
         "resumed_from": result.resumed_from,

@@ -346,8 +346,11 @@ def write_run_files(
     write_atomic(directory / RUN_FILE, json.dumps(run, indent=2) + "\n")
 
 
-def load(workdir: str | Path, step: int | None = None) -> Trained:
-    """Rebuild a Trained from a workdir written by `aejax.fit` (or `Trained.save`): newest complete step."""
+def load(workdir: str | Path, step: int | None = None, last: bool = False) -> Trained:
+    """Rebuild a Trained from a workdir written by `aejax.fit` (or `Trained.save`), from its newest complete
+    checkpoint (or `step`): the run's result, i.e. the best-validation weights where the run kept them
+    (checkpoint.keep_best with a validation split; results.json's `weights` says which), else the newest state.
+    `last=True` gives the newest state itself (what a resume continues from)."""
     workdir = Path(workdir)
     for name in (CONFIG_FILE, RUN_FILE):
         if not (workdir / name).is_file():
@@ -363,8 +366,11 @@ def load(workdir: str | Path, step: int | None = None) -> Trained:
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.checkpoint.max_to_keep)
     try:
         state, _ = checkpointer.restore(template, step)
+        best = None if last else checkpointer.restore_best(template, step)
     finally:
         checkpointer.close()
+    if best is not None:
+        state = state.replace(**best)
     results_file = workdir / "results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
     return Trained(

@@ -32,8 +32,9 @@ def test_fit_learns_and_writes_workdir(tiny_config, blob_data, tmp_path):
     assert len(val) == 30 and [r["epoch"] for r in val] == list(range(30))
     assert train[-1]["loss"] < 0.5 * train[0]["loss"]  # it learns
     assert [r["step"] for r in train] == sorted(r["step"] for r in train)
-    assert trained.step == 30 * (256 // 32)
     results = json.loads((tmp_path / "results.json").read_text())
+    assert results["steps"] == 30 * (256 // 32) and results["weights"] == "best"
+    assert trained.step == results["weights_step"] == (256 // 32) * (results["best_epoch"] + 1)
     assert results["test"]["mse"] < results["test"]["pca_mse"] * 3  # sane scale next to the baseline
     for name in ("reconstructions.png", "loss_curves.png", "config.json", "run.json"):
         assert (tmp_path / name).stat().st_size > 0
@@ -99,8 +100,9 @@ def test_early_stopping(tiny_config, blob_data):
     tiny_config.train.early_stopping_min_delta = 10.0  # nothing counts as an improvement after epoch 0
     trained = aejax.fit(tiny_config, data=blob_data)
     assert trained.results["stopped_early"]
-    assert trained.step == 3 * (256 // 32)
-    assert trained.results["best_epoch"] == 0
+    assert trained.results["steps"] == 3 * (256 // 32)
+    assert trained.results["best_epoch"] == 0 and trained.results["weights"] == "best"
+    assert trained.step == 256 // 32  # the result is epoch 0's state
 
 
 def test_early_stopping_needs_validation(tiny_config, blobs):

@@ -264,10 +264,15 @@ def _task() -> ml_collections.ConfigDict:
 
 
 def _checkpoint() -> ml_collections.ConfigDict:
-    """`config.checkpoint`: how often checkpoints are written and how many are kept."""
+    """`config.checkpoint`: how often checkpoints are written, how many are kept, and which weights are the
+    run's result."""
     checkpoint = ml_collections.ConfigDict()
     checkpoint.every_steps = 0  # 0 saves at the end of every epoch
     checkpoint.max_to_keep = 3
+    # With a validation split, the run's result (what fit returns, aejax.load reads and results.json evaluates)
+    # is the state of the epoch with the best validation value (the family's monitored metric, as early stopping
+    # watches it); a resume still continues from the newest state. False: the last state is the result.
+    checkpoint.keep_best = True
     return checkpoint
 
 

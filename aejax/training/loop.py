@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from aejax.data.batching import padded_batches
 from aejax.objectives.objective import Objective
 from aejax.preemption import PreemptionWatch, RunPreempted
-from aejax.training.checkpoint import Checkpointer
+from aejax.training.checkpoint import Checkpointer, best_tree
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.parallel import Placement, check_processes_agree, is_primary, process_local
 from aejax.training.specs import (
@@ -103,6 +103,8 @@ class TrainResult:
         0  # what the steps used (train.microbatch_size, or what 0 picked); 0: whole batches
     )
     steps_per_dispatch: int = 1  # likewise for train.steps_per_dispatch
+    steps_trained: int = 0  # the steps the run went through (its newest state's step)
+    weights: str = "last"  # which state `state` is: "best" (validation, checkpoint.keep_best) or "last"
 
 
 def _checked_init_params(template: Any, params: Any) -> Any:
@@ -146,6 +148,16 @@ class Members:
     def select(self, tree: Any, member: int) -> Any:
         """One member's part of a state or of a step's metrics."""
         return jax.tree.map(lambda leaf: leaf[member], tree) if self.stacked else tree
+
+    def merge(self, kept: Any, new: Any, members: list[int]) -> Any:
+        """`new` for the listed members and `kept` for the others (a single run: `new`), as a copy that later
+        steps (which donate their input state) cannot delete."""
+        if not self.stacked or kept is None:
+            return jax.tree.map(jnp.copy, new)
+        chosen = np.isin(np.arange(self.count), members)
+        return jax.tree.map(
+            lambda k, n: jnp.where(chosen.reshape((-1,) + (1,) * (n.ndim - 1)), n, k), kept, new
+        )
 
     def finite(self, tree: Any) -> np.ndarray:
         """Whether each member's part of `tree` is finite everywhere, shape (members,)."""
@@ -191,6 +203,9 @@ class EpochLoop:
         self.stopped = [False] * count
         self.histories: list[list[dict[str, Any]]] = [[] for _ in range(count)]
         self.step, self.resumed_from, self.last_saved = 0, None, None
+        self.best: Any = (
+            None  # the best-validation state's weights (`best_tree`), kept with checkpoint.keep_best
+        )
         self.seconds_before, self.started = 0.0, time.perf_counter()
         # SIGTERM/SIGINT stop a run that has somewhere to save (see aejax.training.preemption)
         self.watch = PreemptionWatch(enabled=self.checkpointer is not None)
@@ -217,10 +232,15 @@ class EpochLoop:
             self.stoppers[i].load_meta(entry)
             self.stopped[i] = bool(entry.get("stopped_early", False))
         self.seconds_before = float(meta.get("train_seconds", 0.0))
+        if self._keeps_best() and any(stopper.best_epoch >= 0 for stopper in self.stoppers):
+            self.best = self.checkpointer.restore_best(template)  # None from a run that kept no best weights
         for log in self.logs:
             if log is not None:
                 log.truncate_after(self.step)
         return state
+
+    def _keeps_best(self) -> bool:
+        return self.checkpoint.keep_best and self.x_val is not None
 
     def _meta(self, done: bool) -> dict[str, Any]:
         ends = {"finished": done, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps}
@@ -387,11 +407,14 @@ class EpochLoop:
             self._emit(member, {"split": "val", "step": self.step, "epoch": epoch, **val})
             if self.stoppers[member].update(_monitored(val, self.monitor), epoch):
                 self.stopped[member] = stopped_now = True
+        improved = [m for m, stopper in enumerate(self.stoppers) if stopper.best_epoch == epoch]
+        if improved and self._keeps_best():
+            self.best = self.members.merge(self.best, best_tree(self.placement.host_state(state)), improved)
         return stopped_now
 
     def _checkpoint(self, state: TrainState, *, done: bool) -> None:
         if self.checkpointer is not None:
-            self.checkpointer.save(state, self._meta(done), step=self.step)
+            self.checkpointer.save(state, self._meta(done), step=self.step, best=self.best)
             self.last_saved = self.step
 
     def _emit(self, member: int, record: dict[str, Any]) -> None:
@@ -399,11 +422,21 @@ class EpochLoop:
         if self.logs[member] is not None:
             self.logs[member].append(record)
 
+    def _result(self, state: TrainState, member: int) -> tuple[TrainState, int]:
+        """A member's result state (its newest, with the best-validation weights when they were kept) and the
+        steps it trained (a sweep's stopped members stopped before the others)."""
+        last = process_local(self.members.select(state, member))
+        steps = int(jax.device_get(last.step))
+        if self.best is None:
+            return last, steps
+        return last.replace(**process_local(self.members.select(self.best, member))), steps
+
     def _results(self, state: TrainState, stepper: Stepper) -> list[TrainResult]:
         seconds = self.seconds()
+        results = [self._result(state, member) for member in range(self.members.count)]
         return [
             TrainResult(
-                state=process_local(self.members.select(state, member)),
+                state=results[member][0],
                 total_steps=self.total_steps,
                 steps_per_epoch=self.steps_per_epoch,
                 resumed_from=self.resumed_from,
@@ -414,6 +447,8 @@ class EpochLoop:
                 train_seconds=seconds,
                 microbatch_size=stepper.microbatch_size,
                 steps_per_dispatch=stepper.steps_per_dispatch,
+                steps_trained=results[member][1],
+                weights="last" if self.best is None else "best",
             )
             for member, stopper in enumerate(self.stoppers)
         ]

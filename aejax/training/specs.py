@@ -81,6 +81,7 @@ class TrainSpec:
 class CheckpointSpec:
     every_steps: int = 0  # 0: at the end of each epoch
     max_to_keep: int = 3
+    keep_best: bool = True  # with a validation split, the best-validation epoch's state is the run's result
 
     def __post_init__(self):
         if self.every_steps < 0 or self.max_to_keep < 1:
