@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 # checkers and editors; tests/test_host_memory.py checks that the two agree.)
 _EXPORTS = {
     "Codec": "aejax.codec",
+    "CorruptStreamError": "aejax.codec",
+    "RunPreempted": "aejax.preemption",
     "Trained": "aejax.trained",
     "fit": "aejax.fitting",
     "get_config": "aejax.config",
@@ -26,12 +28,16 @@ _EXPORTS = {
     "load_default": "aejax.config",
     "run_task": "aejax.tasks",
     "sweep": "aejax.sweep",
+    "WorkdirInUseError": "aejax.workdir_lock",
 }
 _SUBMODULES = ("baselines", "config", "data", "models", "objectives", "plots", "tasks", "training")
 
 __all__ = [
     "Codec",
+    "CorruptStreamError",
+    "RunPreempted",
     "Trained",
+    "WorkdirInUseError",
     "baselines",
     "config",
     "data",
@@ -52,13 +58,15 @@ __all__ = [
 
 if TYPE_CHECKING:
     from aejax import baselines, config, data, models, objectives, plots, tasks, training
-    from aejax.codec import Codec
+    from aejax.codec import Codec, CorruptStreamError
     from aejax.config import get_config, load_default
     from aejax.fitting import fit, get_dataset
     from aejax.host_memory import keep_freed_memory
+    from aejax.preemption import RunPreempted
     from aejax.sweep import sweep
     from aejax.tasks import run_task
     from aejax.trained import Trained, load
+    from aejax.workdir_lock import WorkdirInUseError
 
 
 def __getattr__(name: str) -> Any:
