@@ -236,9 +236,9 @@ def test_a_failed_checkpoint_save_is_named_and_the_newest_complete_step_restores
     monkeypatch.setattr(owner, name, _fail_step(2, error)(getattr(owner, name)))
     checkpointer.save(_state(2), {"at": 2})  # asynchronous: the failure surfaces at the next wait
     message = (
-        rf"checkpoint step 2 could not be written to '{tmp_path}': {SAID[error.errno]}.*partial files are "
+        rf"checkpoint step 2 could not be written to '{re.escape(str(tmp_path))}' and its partial files are "
     )
-    message += "removed and the newest complete checkpoint is step 1"
+    message += rf"removed; the newest complete checkpoint, step 1, is kept .*Cause: {SAID[error.errno]}"
     with pytest.raises(CheckpointWriteError, match=message) as info:
         checkpointer.wait()
     assert info.value.errno == error.errno and isinstance(info.value, WorkdirWriteError)
@@ -261,7 +261,8 @@ def test_a_failed_save_surfaces_at_the_next_save_naming_the_failed_step(tmp_path
     monkeypatch.setattr(async_path, "rename", _fail_step(2, ENOSPC)(async_path.rename))
     checkpointer.save(_state(2), {})
     with pytest.raises(
-        CheckpointWriteError, match=r"step 2 could not be written.*newest complete checkpoint is step 1"
+        CheckpointWriteError,
+        match=r"step 2 could not be written.*newest complete checkpoint, step 1, is kept",
     ):
         checkpointer.save(_state(3), {})
     checkpointer.close()  # the error was reported once; closing is clean
@@ -360,7 +361,7 @@ def test_fit_with_a_full_disk_at_a_checkpoint_names_it_and_resumes_from_the_last
     monkeypatch.setattr(serialization, "async_serialize_from_host", _fail_step(8, ENOSPC)(original))
     with pytest.raises(
         CheckpointWriteError,
-        match=r"checkpoint step 8 could not be written.*the disk is full.*complete checkpoint is step 4",
+        match=r"checkpoint step 8 could not be written.*complete checkpoint, step 4, is kept.*the disk is full",
     ):
         aejax.fit(config, data=data, workdir=tmp_path)
     monkeypatch.undo()

@@ -10,7 +10,6 @@ failed step's temporary directory is removed.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from aejax.training.run_files import WRITE_FAULTS, WorkdirWriteError, fault_errno, refused_write
+from aejax.training.run_files import WorkdirWriteError, fault_advice, fault_errno, refused_write
 from aejax.training.state import TrainState
 
 _STATE_FIELDS = ("step", "params", "opt_state", "rng", "model_state")
@@ -198,16 +197,16 @@ class Checkpointer:
         self._settle_writes()
         self._remove_partial(step)
         code = fault_errno(error)
-        reason = f"{WRITE_FAULTS[code]} ({os.strerror(code)})" if code else f"{type(error).__name__}: {error}"
+        reason = fault_advice(code) if code else f"{type(error).__name__}: {str(error)[:400]}"
         newest = self.latest_step()
         kept = (
-            f"the newest complete checkpoint is step {newest}, which a rerun of the same command resumes from"
+            f"the newest complete checkpoint, step {newest}, is kept and a rerun resumes from it"
             if newest is not None
             else "there is no complete checkpoint yet, so a rerun starts from step 0"
         )
         message = (
-            f"checkpoint step {step} could not be written to {str(self.directory)!r}: {reason[:400]}; its partial "
-            f"files are removed and {kept}. Free space or make the directory writable, then run again"
+            f"checkpoint step {step} could not be written to {str(self.directory)!r} and its partial files are "
+            f"removed; {kept}. Cause: {reason}"
         )
         return CheckpointWriteError(code, message) if code else CheckpointWriteError(message)
 

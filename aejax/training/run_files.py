@@ -11,16 +11,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-# What a write fault means to the user; other errnos pass through as the OSError they are.
+# What a write fault means to the user, and what to do; other errnos pass through as the OSError they are.
 WRITE_FAULTS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EFBIG: "the file grew past the size limit",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
+    errno.ENOSPC: ("the disk is full", "free space on it"),
+    errno.EDQUOT: ("the disk quota is used up", "free space within the quota"),
+    errno.EFBIG: ("the file grew past the size limit", "raise the file-size limit (ulimit -f)"),
+    errno.EROFS: ("the file system is read-only", "make it writable"),
+    errno.EACCES: ("permission denied", "make the workdir writable for this user"),
+    errno.EPERM: ("permission denied", "make the workdir writable for this user"),
 }
-_WHAT_TO_DO = "free space or make it writable (or give another workdir), then run the same command again"
 
 
 class RunFileError(ValueError):
@@ -43,6 +42,13 @@ def fault_errno(error: BaseException) -> int | None:
     return next((code for code in WRITE_FAULTS if os.strerror(code) in text), None)
 
 
+def fault_advice(code: int) -> str:
+    """What a write-fault errno means and what to do, e.g. "the disk is full (No space left on device); free
+    space on it (or give another workdir), then run the same command again"."""
+    meaning, action = WRITE_FAULTS[code]
+    return f"{meaning} ({os.strerror(code)}); {action} (or give another workdir), then run the same command again"
+
+
 def refused_write(path: str | Path, error: OSError) -> OSError:
     """`error` as a WorkdirWriteError naming `path` when it is a write fault; else `error` unchanged."""
     code = fault_errno(error)
@@ -50,7 +56,7 @@ def refused_write(path: str | Path, error: OSError) -> OSError:
         return error
     return WorkdirWriteError(
         code,
-        f"could not write {str(path)!r}: {WRITE_FAULTS[code]} ({os.strerror(code)}); {_WHAT_TO_DO}",
+        f"could not write {str(path)!r}: {fault_advice(code)}",
     )
 
 
