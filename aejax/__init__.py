@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Codec": "aejax.codec",
     "CorruptStreamError": "aejax.codec",
+    "RunFileError": "aejax.training.run_files",
     "RunPreempted": "aejax.preemption",
     "Trained": "aejax.trained",
     "fit": "aejax.fitting",
@@ -29,15 +30,18 @@ _EXPORTS = {
     "run_task": "aejax.tasks",
     "sweep": "aejax.sweep",
     "WorkdirInUseError": "aejax.workdir_lock",
+    "WorkdirWriteError": "aejax.training.run_files",
 }
 _SUBMODULES = ("baselines", "config", "data", "models", "objectives", "plots", "tasks", "training")
 
 __all__ = [
     "Codec",
     "CorruptStreamError",
+    "RunFileError",
     "RunPreempted",
     "Trained",
     "WorkdirInUseError",
+    "WorkdirWriteError",
     "baselines",
     "config",
     "data",
@@ -66,6 +70,7 @@ if TYPE_CHECKING:
     from aejax.sweep import sweep
     from aejax.tasks import run_task
     from aejax.trained import Trained, load
+    from aejax.training.run_files import RunFileError, WorkdirWriteError
     from aejax.workdir_lock import WorkdirInUseError
 
 

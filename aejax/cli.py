@@ -167,7 +167,7 @@ def info_command(workdir: str) -> dict[str, Any]:
     path = Path(workdir)
     if not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{workdir!r} is not an aejax workdir: {CONFIG_FILE} is missing")
-    config = config_lib.from_json((path / CONFIG_FILE).read_text())
+    config = config_lib.read_config_file(path / CONFIG_FILE)
     run = json.loads((path / RUN_FILE).read_text()) if (path / RUN_FILE).is_file() else {}
     checkpointer = Checkpointer(path / "checkpoints", max_to_keep=config.checkpoint.max_to_keep)
     steps = checkpointer.all_steps()
@@ -302,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunPreempted as stop:
         print(f"aejax {args.command}: {stop}", file=sys.stderr)
         return PREEMPTED_EXIT_STATUS
-    except (ValueError, FileNotFoundError, TypeError, FloatingPointError, WorkdirInUseError) as err:
+    # OSError: a missing file, and a full or read-only disk (aejax's WorkdirWriteError, or the lock's own open)
+    except (ValueError, OSError, TypeError, FloatingPointError, WorkdirInUseError) as err:
         print(f"aejax {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -33,6 +33,7 @@ from aejax.trained import (
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import check_processes_agree, is_primary
+from aejax.training.run_files import check_workdir_writable
 from aejax.workdir_lock import workdir_lock
 
 logger = logging.getLogger("aejax")
@@ -74,7 +75,7 @@ def _prepare_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     saved = workdir / CONFIG_FILE
     if saved.is_file():
-        previous = config_lib.from_json(saved.read_text())
+        previous = config_lib.read_config_file(saved)
         changed = config_lib.changed_keys(previous, config)
         if changed:
             raise ValueError(
@@ -94,6 +95,8 @@ def fit(
     """
     config_lib.validate(config)
     workdir = Path(workdir) if workdir is not None else None
+    if workdir is not None and is_primary():
+        check_workdir_writable(workdir)  # a read-only or full disk: named before the lock and training
     with workdir_lock(workdir if is_primary() else None):  # several processes: process 0 holds it
         return _fit(config, data, workdir)
 

@@ -94,7 +94,7 @@ def _prepare_sweep_workdir(workdir: Path, grid: ml_collections.ConfigDict) -> No
     """Record the sweep in a new workdir; refuse a workdir that holds a different sweep (or a single run)."""
     record = workdir / SWEEP_RECORD
     if record.is_file():
-        changed = config_lib.changed_keys(config_lib.from_json(record.read_text()), grid)
+        changed = config_lib.changed_keys(config_lib.read_config_file(record), grid)
         if changed:
             raise ValueError(
                 f"{str(workdir)!r} holds a different sweep (changed keys: {changed}); use a new workdir or the "

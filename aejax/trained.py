@@ -355,7 +355,7 @@ def load(workdir: str | Path, step: int | None = None, last: bool = False) -> Tr
     for name in (CONFIG_FILE, RUN_FILE):
         if not (workdir / name).is_file():
             raise FileNotFoundError(f"{str(workdir)!r} is not an aejax workdir: {name} is missing")
-    config = config_lib.from_json((workdir / CONFIG_FILE).read_text())
+    config = config_lib.read_config_file(workdir / CONFIG_FILE)
     run = json.loads((workdir / RUN_FILE).read_text())
     input_shape = tuple(run["input_shape"])
     model = model_from_config(config, input_shape)

@@ -1,6 +1,6 @@
 """Train state, pure steps, optimizers, checkpoints and the fit loop."""
 
-from aejax.training.checkpoint import Checkpointer, CheckpointError
+from aejax.training.checkpoint import Checkpointer, CheckpointError, CheckpointWriteError
 from aejax.training.loop import (
     CheckpointSpec,
     EpochLoop,
@@ -14,6 +14,7 @@ from aejax.training.loop import (
 )
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.optim import OPTIMIZERS, make_optimizer, make_schedule
+from aejax.training.run_files import RunFileError, WorkdirWriteError
 from aejax.training.state import TrainState, count_params, create_train_state
 from aejax.training.stepper import Stepper, StepPlan, make_stepper
 from aejax.training.steps import eval_step, make_eval_step, make_train_step, train_step
@@ -22,16 +23,19 @@ __all__ = [
     "OPTIMIZERS",
     "CheckpointError",
     "CheckpointSpec",
+    "CheckpointWriteError",
     "Checkpointer",
     "EpochLoop",
     "Members",
     "MetricsLog",
     "NonFiniteLossError",
+    "RunFileError",
     "StepPlan",
     "Stepper",
     "TrainResult",
     "TrainSpec",
     "TrainState",
+    "WorkdirWriteError",
     "count_params",
     "create_train_state",
     "epoch_permutation",
