@@ -163,12 +163,13 @@ def eval_command(workdir: str, split: str, overrides: Sequence[str] = ()) -> dic
 def info_command(workdir: str) -> dict[str, Any]:
     from aejax.trained import CONFIG_FILE, RUN_FILE
     from aejax.training import Checkpointer, MetricsLog
+    from aejax.training.run_files import read_json_file
 
     path = Path(workdir)
     if not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{workdir!r} is not an aejax workdir: {CONFIG_FILE} is missing")
     config = config_lib.read_config_file(path / CONFIG_FILE)
-    run = json.loads((path / RUN_FILE).read_text()) if (path / RUN_FILE).is_file() else {}
+    run = read_json_file(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
     checkpointer = Checkpointer(path / "checkpoints", max_to_keep=config.checkpoint.max_to_keep)
     steps = checkpointer.all_steps()
     checkpointer.close()
@@ -192,7 +193,7 @@ def info_command(workdir: str) -> dict[str, Any]:
         "latest_step": steps[-1] if steps else None,
         "last_train": last["train"],
         "last_val": last["val"],
-        "results": json.loads(results_file.read_text()) if results_file.is_file() else None,
+        "results": read_json_file(results_file) if results_file.is_file() else None,
         "pictures": sorted(p.name for p in path.glob("*.png")),
         "tasks": task_summaries(path),
     }

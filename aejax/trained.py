@@ -23,6 +23,7 @@ from aejax.objectives import Corruption, Objective
 from aejax.objectives.jacobian import jacobian_frobenius_sq
 from aejax.training import Checkpointer, TrainSpec, TrainState, create_train_state, evaluate, make_eval_step
 from aejax.training.metrics_log import write_atomic
+from aejax.training.run_files import read_json_file
 from aejax.training.steps import evaluation_terms
 
 RUN_FILE = "run.json"
@@ -356,7 +357,7 @@ def load(workdir: str | Path, step: int | None = None, last: bool = False) -> Tr
         if not (workdir / name).is_file():
             raise FileNotFoundError(f"{str(workdir)!r} is not an aejax workdir: {name} is missing")
     config = config_lib.read_config_file(workdir / CONFIG_FILE)
-    run = json.loads((workdir / RUN_FILE).read_text())
+    run = read_json_file(workdir / RUN_FILE)
     input_shape = tuple(run["input_shape"])
     model = model_from_config(config, input_shape)
     train_spec = TrainSpec(**config.train.to_dict())
@@ -372,7 +373,7 @@ def load(workdir: str | Path, step: int | None = None, last: bool = False) -> Tr
     if best is not None:
         state = state.replace(**best)
     results_file = workdir / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    results = read_json_file(results_file) if results_file.is_file() else {}
     return Trained(
         model=model,
         objective=objective_from_config(config),

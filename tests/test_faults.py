@@ -8,7 +8,6 @@ directory and is skipped as root, where permissions do not block writes.
 """
 
 import errno
-import inspect
 import json
 import os
 import re
@@ -76,10 +75,20 @@ def test_a_damaged_config_json_is_a_named_error(tiny_config, tmp_path, damage, f
         RunFileError, match=f"{re.escape(str(path))}' {found}.*expected one JSON object.*new workdir"
     ):
         config_lib.read_config_file(path)
-    with pytest.raises(RunFileError, match="expected one JSON object of config keys"):
-        aejax.load(
-            workdir
-        )  # trained.load passes the text: the same error, naming the file once it reads the path
+    with pytest.raises(
+        RunFileError, match=f"{re.escape(str(path))}'.*expected one JSON object of config keys"
+    ):
+        aejax.load(workdir)
+
+
+@pytest.mark.parametrize("name", ["run.json", "results.json"])
+def test_a_damaged_run_or_results_json_is_a_named_error_on_load(small_run, tmp_path, name):
+    config, data = small_run
+    aejax.fit(config, data=data, workdir=tmp_path)
+    path = tmp_path / name
+    path.write_text(path.read_text()[:-9])
+    with pytest.raises(RunFileError, match=f"{re.escape(str(path))}' line \\d+ column \\d+.*new workdir"):
+        aejax.load(tmp_path)
 
 
 def test_binary_garbage_in_config_json_is_a_named_error(tmp_path):
@@ -438,11 +447,6 @@ def test_a_read_only_workdir_is_named_by_the_preflight_check(tmp_path, monkeypat
     assert info.value.errno == errno.EROFS
 
 
-@pytest.mark.xfail(
-    "check_workdir_writable" not in inspect.getsource(aejax.fitting),
-    reason="needs fitting.fit to call check_workdir_writable before taking the workdir lock",
-    strict=True,
-)
 def test_fit_refuses_a_read_only_workdir_before_training(small_run, tmp_path, monkeypatch):
     config, data = small_run
     _read_only(tmp_path, monkeypatch)

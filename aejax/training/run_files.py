@@ -89,3 +89,8 @@ def parse_json(text: str | bytes, source: str, expected: str) -> Any:
             f"{source} line {err.lineno} column {err.colno}: {err.msg}; expected {expected}. "
             "It is damaged: restore it from a copy, or train into a new workdir"
         ) from err
+
+
+def read_json_file(path: str | Path, expected: str = "one JSON object, as aejax writes it") -> Any:
+    """A workdir's JSON file (run.json, results.json); a RunFileError naming it when it is damaged."""
+    return parse_json(Path(path).read_bytes(), repr(str(path)), expected)
