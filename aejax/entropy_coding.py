@@ -5,12 +5,22 @@ a (n, D) symbol array has its own table of frequencies over its alphabet; the me
 -sum log2 p(symbol) in total (plus rounding to whole bytes). Pure Python: tens of thousands of symbols a second.
 
 `decode` trusts nothing it is handed: a row count that the payload cannot hold is refused before decoding
-(`max_rows`), decoding stops as soon as it would read past the payload's end, and a payload is accepted only
-if it is exactly what `encode` writes for the decoded symbols (no trailing bytes, no stray bits).
+(`max_rows`), and while decoding as soon as the rows left cannot fit in the bits left; a mirror encoder checks
+each bit `encode` would write against the payload as it is emitted, and a payload is accepted only if it is
+exactly what `encode` writes for the decoded symbols (no trailing bytes, no stray bits). The output grows with
+the rows decoded, so a forged count allocates nothing up front.
+
+What no check can do is refuse a damaged payload early: an arithmetic decoder turns any bits into symbols
+whose code is those bits, so a flipped bit only changes the symbols, and shows at the payload's end (the
+rows end too early or too late, or the final bits are not encode's). Refusing such a stream costs about as
+much as decoding a valid one of its size. Likewise a payload of the cheapest rows holds up to `max_rows` of
+them, which with very skewed tables is millions of rows a kilobyte: decoding them is the data's nature, and a
+caller that expects fewer rows should cap the count before decoding.
 """
 
 from __future__ import annotations
 
+import array
 import bisect
 import math
 
@@ -25,6 +35,8 @@ MAX_TOTAL = 1 << 16  # frequency totals stay far below QUARTER so no symbol's in
 # leaves a symbol of probability p a new width W' < p W + 1 < (p + 2^-30) W: it always costs some bits.
 _ROUNDING_SLACK = 1.0 / QUARTER
 _FLOAT_MARGIN = 1e-9  # relative; keeps the float bound below the exact one
+_ROOM_TOLERANCE = 1e-3  # bits; far above float error, so a valid stream is never refused mid-decode
+_SPAN = FULL + 1
 
 
 class CorruptStreamError(ValueError):
@@ -134,8 +146,9 @@ def encode(symbols: np.ndarray, tables: np.ndarray) -> bytes:
 def decode(data: bytes, count: int, tables: np.ndarray) -> np.ndarray:
     """The (count, D) symbols that `encode` wrote into `data` under the same tables.
 
-    Raises CorruptStreamError, before decoding, if `data` cannot hold `count` rows, and otherwise unless
-    `data` is exactly `encode(symbols, tables)` for the symbols decoded.
+    Raises CorruptStreamError, before decoding, if `data` cannot hold `count` rows; while decoding, as soon as
+    the rows left cannot fit in the bits left (`min_row_bits` each) or a bit `encode` would write for the rows
+    decoded so far differs from the payload's; and at the end unless `data` is exactly `encode`'s bytes.
     """
     data = bytes(data)
     limit = max_rows(len(data), tables)
@@ -145,37 +158,87 @@ def decode(data: bytes, count: int, tables: np.ndarray) -> np.ndarray:
             f"holds at most {limit} under these tables (each row costs at least "
             f"{min_row_bits(tables):.3g} bits)"
         )
-    symbols, rewritten = _decode_rows(data, count, _cumulative(tables))
-    if len(rewritten) != len(data):
-        raise CorruptStreamError(
-            f"corrupt stream: its {count} rows end after {len(rewritten)} bytes of a {len(data)}-byte "
-            "payload; expected the last row's bits to end the payload"
-        )
-    if rewritten != data:
-        raise CorruptStreamError(
-            f"corrupt stream: the payload's bits differ from those encode writes for the {count} rows it "
-            "decodes to; expected exactly encode's bits"
-        )
-    return symbols
+    return _decode_rows(data, count, _cumulative(tables), min_row_bits(tables))
 
 
-def _decode_rows(data: bytes, count: int, cumulative: list[list[int]]) -> tuple[np.ndarray, bytes]:
-    """Decode `count` rows and re-emit the bits `encode` would write for them (the two must agree)."""
-    bits = np.unpackbits(np.frombuffer(data, np.uint8)).tolist()
-    n_bits = len(bits)
+class _PayloadMirror:
+    """Checks the bits `encode` would write against the payload as they are emitted (a mirror encoder).
+
+    The decoder keeps low <= value <= high, so the bits it emits mid-stream are the payload's own and `emit`
+    refuses only past the payload's end (a safety net otherwise); damage shows in `finish`, at the end."""
+
+    def __init__(self, data: bytes, count: int):
+        self.data, self.count, self.row = data, count, 0
+        self.bits = np.unpackbits(np.frombuffer(data, np.uint8)).tolist()
+        self.n = 0  # bits emitted and checked so far
+        self.pending = 0
+
+    def emit(self, bit: int) -> None:
+        start, end = self.n, self.n + 1 + self.pending
+        if end > len(self.bits):
+            self.past_end()
+        if self.bits[start] != bit or (
+            self.pending and (1 - bit) * self.pending != sum(self.bits[start + 1 : end])
+        ):
+            raise CorruptStreamError(
+                f"corrupt stream: payload bits {start}..{end - 1} (row {self.row} of {self.count}) differ from "
+                "those encode writes for the symbols decoded from the bits before them; expected exactly "
+                "encode's bits"
+            )
+        self.n, self.pending = end, 0
+
+    def past_end(self) -> None:
+        raise CorruptStreamError(
+            f"corrupt stream: row {self.row} of {self.count} reads past the payload's {len(self.data)} bytes; "
+            "expected every row's bits inside the payload"
+        )
+
+    def finish(self, low: int) -> None:
+        """`encode`'s last bits (one point inside the final interval, zero padding) must end the payload."""
+        bit = 0 if low < QUARTER else 1
+        tail = [bit] + [1 - bit] * (self.pending + 1)
+        written = -(-(self.n + len(tail)) // 8)
+        if written != len(self.data):
+            raise CorruptStreamError(
+                f"corrupt stream: its {self.count} rows end after {written} bytes of a {len(self.data)}-byte "
+                "payload; expected the last row's bits to end the payload"
+            )
+        if self.bits[self.n :] != tail + [0] * (8 * written - self.n - len(tail)):
+            raise CorruptStreamError(
+                f"corrupt stream: the payload's bits differ from those encode writes for the {self.count} rows "
+                "it decodes to; expected exactly encode's bits"
+            )
+
+
+def _check_room(mirror: _PayloadMirror, spent: float, row_bits: float) -> None:
+    """Refuse once row `mirror.row` has spent `spent` bits (S + log2(2^32 / W), see `min_row_bits`) and the
+    rows left, at least `row_bits` each, cannot fit in the bits left: `encode` writes more than S + 2 bits."""
+    n_bits, left = len(mirror.bits), mirror.count - mirror.row - 1
+    if spent + left * row_bits > n_bits + _ROOM_TOLERANCE:
+        raise CorruptStreamError(
+            f"corrupt stream: after row {mirror.row} of {mirror.count}, {spent:.1f} of the payload's {n_bits} "
+            f"bits are spent and the {left} rows left need at least {left * row_bits:.1f} more; expected a "
+            "count of rows that the payload can hold"
+        )
+
+
+def _decode_rows(data: bytes, count: int, cumulative: list[list[int]], row_bits: float) -> np.ndarray:
+    """Decode `count` rows while a mirror encoder checks, bit by bit, that `encode` would write the payload."""
+    mirror = _PayloadMirror(data, count)
+    bits, n_bits = mirror.bits, len(mirror.bits)
     value = 0
     for i in range(PRECISION):
         value = (value << 1) | (bits[i] if i < n_bits else 0)
     cursor = PRECISION
     low, high = 0, FULL
-    mirror = _BitWriter()
-    out = np.zeros((count, len(cumulative)), np.int32)
+    out = array.array("i")  # grows with the rows decoded: a forged count allocates nothing up front
     for n in range(count):
-        for d, cum in enumerate(cumulative):
+        mirror.row = n
+        for cum in cumulative:
             total, width = cum[-1], high - low + 1
             target = ((value - low + 1) * total - 1) // width
             s = bisect.bisect_right(cum, target) - 1
-            out[n, d] = s
+            out.append(s)
             high = low + width * cum[s + 1] // total - 1
             low = low + width * cum[s] // total
             while True:
@@ -193,11 +256,10 @@ def _decode_rows(data: bytes, count: int, cumulative: list[list[int]]) -> tuple[
                 cursor += 1
                 low, high, value = 2 * low, 2 * high + 1, 2 * value + bit
         if cursor - PRECISION + 2 > n_bits:  # encode would have written more bits than there are
-            raise CorruptStreamError(
-                f"corrupt stream: row {n} of {count} reads past the payload's {len(data)} bytes; "
-                "expected every row's bits inside the payload"
-            )
-    return out, mirror.finish(low)
+            mirror.past_end()
+        _check_room(mirror, cursor - PRECISION + math.log2(_SPAN / (high - low + 1)), row_bits)
+    mirror.finish(low)
+    return np.frombuffer(out, np.intc).astype(np.int32).reshape(count, len(cumulative))
 
 
 def encoded_sizes(symbols: np.ndarray, tables: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import time
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -211,3 +212,66 @@ def test_skewed_streams_of_fewer_bits_than_symbols_round_trip(rows):
     assert rows <= entropy_coding.max_rows(1, SKEWED_TABLES)
     np.testing.assert_array_equal(codec.decompress_symbols(stream), symbols)
     np.testing.assert_array_equal(codec.decompress(stream), symbols / 4)
+
+
+def test_an_early_bit_flip_in_a_large_stream_costs_no_more_than_decoding_it():
+    """A flipped bit cannot be refused early: an arithmetic decoder turns any bits into symbols whose code is
+    those bits, so the damage shows only at the payload's end. The refusal costs what decoding costs."""
+    codec = _codec(DIGITS_TABLES)
+    stream = codec.compress(_sample(DIGITS_TABLES, 12000, np.random.default_rng(5)))
+    payload = bytearray(stream[HEADER_BYTES:])
+    assert len(payload) >= 10_000
+    start = time.perf_counter()
+    codec.decompress_symbols(stream)
+    valid = time.perf_counter() - start
+    for bit in (0, 1, 77):
+        flipped = bytearray(payload)
+        flipped[bit // 8] ^= 0x80 >> (bit % 8)
+        start = time.perf_counter()
+        with pytest.raises(CorruptStreamError):
+            codec.decompress_symbols(_with_payload(stream, bytes(flipped)))
+        assert time.perf_counter() - start < 3 * valid + 0.05
+
+
+def test_a_forged_count_on_skewed_tables_is_refused_once_the_rows_left_cannot_fit():
+    codec, symbols = _codec(SKEWED_TABLES), np.zeros((40, 4), np.int32)
+    symbols[::5, 1] = 1  # 8 rare symbols, 16 bits each
+    stream = codec.compress(symbols)
+    most = entropy_coding.max_rows(len(stream) - HEADER_BYTES, SKEWED_TABLES)
+    assert most > 10**6
+    start = time.perf_counter()
+    with pytest.raises(CorruptStreamError, match=rf"after row 0 of {most}, .* rows left need at least"):
+        codec.decompress_symbols(_with_count(stream, most))
+    assert time.perf_counter() - start < 0.05
+    for n_bytes in (1, 4):  # the cheapest rows: decoding runs until they no longer fit, well under a second
+        count = entropy_coding.max_rows(n_bytes, SKEWED_TABLES)
+        assert _outcome(codec, _with_payload(_with_count(stream, count), bytes(n_bytes))) == "refused"
+
+
+def test_a_forged_count_allocates_nothing_up_front():
+    symbols = np.zeros((500, 4), np.int32)
+    symbols[:, 2] = 1  # 1 KB of rare symbols, which SKEWED_TABLES reads as ~90 million all-zero rows
+    payload = entropy_coding.encode(symbols, SKEWED_TABLES)
+    most = entropy_coding.max_rows(len(payload), SKEWED_TABLES)
+    assert len(payload) >= 1000 and most > 9 * 10**7  # np.zeros((most, 4), np.int32) would take 1.4 GB
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptStreamError, match="rows left need at least"):
+            entropy_coding.decode(payload, most, SKEWED_TABLES)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    np.testing.assert_array_equal(entropy_coding.decode(payload, 500, SKEWED_TABLES), symbols)
+
+
+def test_the_mirror_encoder_checks_each_bit_as_it_is_emitted():
+    mirror = entropy_coding._PayloadMirror(b"\x4c", 1)  # bits 0100 1100
+    mirror.emit(0)
+    mirror.pending = 2
+    mirror.emit(1)  # 1 then the two pending bits, 0 0: payload bits 1..3
+    with pytest.raises(CorruptStreamError, match=r"payload bits 4\.\.4 \(row 0 of 1\) differ"):
+        mirror.emit(0)
+    mirror.pending = 4
+    with pytest.raises(CorruptStreamError, match="row 0 of 1 reads past the payload's 1 bytes"):
+        mirror.emit(1)  # 5 bits from bit 4: one past the end
