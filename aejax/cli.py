@@ -46,7 +46,9 @@ def _split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(bench_arguments: bool = True) -> argparse.ArgumentParser:
+    """The flags; `bench_arguments=False` leaves out `aejax bench`'s own (they come from aejax.bench, which
+    imports JAX: the other commands take the workdir lock and tune the allocator before that)."""
     parser = argparse.ArgumentParser(prog="aejax", description="Autoencoders in JAX/Flax.")
     parser.add_argument(  # main() reads it before JAX is imported, wherever it stands on the command line
         KEEP_FREED_MEMORY_OFF,
@@ -72,11 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     task = sub.add_parser("task", help="run the application named by config.task.name; prints its report")
     task.add_argument("--config", required=True, help="experiment file (experiments/*.py) or its name")
     task.add_argument("--workdir", required=True)
-    from aejax.bench import add_arguments
+    bench = sub.add_parser("bench", help="measure train-step throughput; writes JSON and a markdown table")
+    if bench_arguments:
+        from aejax.bench import add_arguments
 
-    add_arguments(
-        sub.add_parser("bench", help="measure train-step throughput; writes JSON and a markdown table")
-    )
+        add_arguments(bench)
     return parser
 
 
@@ -259,7 +261,8 @@ def _workdir_lock(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _tune_host_memory(list(sys.argv[1:] if argv is None else argv))  # first: before JAX is imported
     rest, overrides = _split_overrides(argv)
-    args = _parser().parse_args(rest)
+    command = next((item for item in rest if not item.startswith("-")), None)
+    args = _parser(bench_arguments=command in (None, "bench")).parse_args(rest)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("absl", "jax", "orbax"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

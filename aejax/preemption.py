@@ -56,18 +56,24 @@ class PreemptionWatch:
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.received: str | None = None
+        self.signalled: str | None = None  # the signal this process received
+        self.agreed = False  # several processes: one of them was signalled, all stop at the same step
         self._previous: dict[int, object] = {}
+
+    @property
+    def received(self) -> str | None:
+        """What stops the run: this process's signal, or (several processes) another one's; None: nothing."""
+        return self.signalled or ("a signal to another process" if self.agreed else None)
 
     def _handle(self, signum: int, frame) -> None:
         name = signal.Signals(signum).name
-        if self.received is not None:  # a second signal: the default action, now
+        if self.signalled is not None:  # this process's second signal: the default action, now
             logger.warning("%s again while stopping: exiting at once", name)
             self._restore()
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        self.received = name
+        self.signalled = name
         logger.warning("%s received: finishing the current step, saving a checkpoint, then stopping", name)
 
     def _restore(self) -> None:
@@ -84,20 +90,21 @@ class PreemptionWatch:
         from jax.experimental import multihost_utils
 
         if collective and jax.process_count() > 1:
-            flags = multihost_utils.process_allgather(np.int32(self.received is not None))
-            agreed = bool(np.any(flags))
-            if agreed and self.received is None:
-                self.received = "a signal to another process"
-            return agreed
+            flags = multihost_utils.process_allgather(np.int32(self.signalled is not None))
+            self.agreed = self.agreed or bool(np.any(flags))
         return self.received is not None
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[PreemptionWatch]:
+        """The handlers while the block runs. A signal the process inherited as ignored (SIG_IGN, as shells
+        start background jobs for SIGINT) stays ignored, and one whose handler was set outside Python is left."""
         if not self.enabled:
             yield self
             return
         for signum in SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
+            current = signal.getsignal(signum)
+            if current is not None and current != signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._handle)
         try:
             yield self
         finally:

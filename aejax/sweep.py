@@ -243,7 +243,10 @@ def _write_member(handle: Trained, index: int) -> None:
     if handle.workdir is None:
         return
     with Checkpointer(handle.workdir / "checkpoints", handle.config.checkpoint.max_to_keep) as checkpointer:
-        checkpointer.save(handle.state, {"finished": True, "sweep_member": index})
+        if (
+            handle.step not in checkpointer.all_steps()
+        ):  # a rerun of a finished sweep: the same state is there
+            checkpointer.save(handle.state, {"finished": True, "sweep_member": index})
     write_atomic(handle.workdir / "results.json", json.dumps(handle.results, indent=2, sort_keys=True) + "\n")
 
 

@@ -367,7 +367,8 @@ def load(workdir: str | Path, step: int | None = None, last: bool = False) -> Tr
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=config.checkpoint.max_to_keep)
     try:
         state, _ = checkpointer.restore(template, step)
-        best = None if last else checkpointer.restore_best(template, step)
+        keep_best = config.checkpoint.keep_best and not last  # a resume may have turned it off since
+        best = checkpointer.restore_best(template, step) if keep_best else None
     finally:
         checkpointer.close()
     if best is not None:

@@ -108,3 +108,46 @@ def test_an_interrupted_run_resumes_from_the_newest_state_and_keeps_its_best(
     newest = aejax.load(tmp_path / "resumed", last=True)
     for a, b in zip(_params(newest), _params(aejax.load(tmp_path / "whole", last=True)), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_keep_best_turned_off_on_a_finished_run_makes_load_give_the_last_state(
+    stopping_config, blobs, tmp_path
+):
+    first = _run(stopping_config, blobs, tmp_path)
+    assert first.results["weights"] == "best" and first.step < first.results["steps"]
+    stopping_config.checkpoint.keep_best = False  # a resumable change: the finished run is only re-evaluated
+    again = _run(stopping_config, blobs, tmp_path)
+    assert (
+        again.results["weights"] == "last" and again.step == again.results["steps"] == first.results["steps"]
+    )
+    assert aejax.load(tmp_path).step == again.step
+
+
+def test_fewer_epochs_on_resume_end_the_run_without_training(stopping_config, blobs, tmp_path):
+    stopping_config.train.early_stopping_patience = 0
+    stopping_config.train.epochs = 4
+    first = _run(stopping_config, blobs, tmp_path)
+    stopping_config.train.epochs = 2  # a resumable change; the run is already past it
+    again = _run(stopping_config, blobs, tmp_path)
+    assert again.results["steps"] == first.results["steps"] == 4 * STEPS_PER_EPOCH
+
+
+def test_sweep_members_keep_their_own_best_weights_and_a_rerun_reads_them(stopping_config, blobs, tmp_path):
+    members = aejax.sweep(
+        stopping_config,
+        {"train.learning_rate": [2e-2, 3e-3]},
+        data=aejax.data.from_arrays(*blobs),
+        workdir=tmp_path,
+    )
+    for i, member in enumerate(members):
+        assert member.results["weights"] == "best"
+        assert member.step == STEPS_PER_EPOCH * (member.results["best_epoch"] + 1)
+        value = aejax.load(tmp_path / f"member_{i}").evaluate(blobs[1])["reconstruction"]
+        assert value == member.results["best_val_reconstruction"]
+    again = aejax.sweep(
+        stopping_config,
+        {"train.learning_rate": [2e-2, 3e-3]},
+        data=aejax.data.from_arrays(*blobs),
+        workdir=tmp_path,
+    )
+    assert [m.step for m in again] == [m.step for m in members]

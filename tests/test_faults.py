@@ -454,3 +454,18 @@ def test_fit_refuses_a_read_only_workdir_before_training(small_run, tmp_path, mo
         aejax.fit(config, data=data, workdir=tmp_path)
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_named_by_the_preflight_check(tmp_path, monkeypatch):
+    """A zero-byte file can still be created on a full disk: the probe writes and syncs some blocks."""
+    real_write = os.write
+
+    def write(fd, data):
+        if ".aejax-write-probe-" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(WorkdirWriteError, match=f"could not write '{tmp_path}': the disk is full"):
+        check_workdir_writable(tmp_path)
+    assert list(tmp_path.iterdir()) == []  # the probe is gone

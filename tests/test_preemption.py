@@ -198,3 +198,49 @@ def test_the_watch_installs_handlers_only_in_the_main_thread():
         if watch.enabled:
             assert signal.getsignal(signal.SIGTERM) == watch._handle
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.slow
+def test_a_signal_during_the_last_step_still_stops_with_status_75_and_the_rerun_only_evaluates(
+    runs, tmp_path
+):
+    config_file, reference = runs
+    total = json.loads((reference / "results.json").read_text())["total_steps"]
+    workdir = tmp_path / "run"
+    assert _stopped_step(_train(config_file, workdir, (str(total), "TERM", "0")), "SIGTERM") == total
+    assert not (workdir / "results.json").exists()
+    finished = _train(config_file, workdir)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    _assert_same_run(workdir, reference)
+
+
+WATCH_PROBE = """
+import os, signal, sys
+from aejax.preemption import PreemptionWatch
+if sys.argv[1] == "ignored":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+watch = PreemptionWatch()
+with watch.installed():
+    if sys.argv[1] == "ignored":
+        print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+        os.kill(os.getpid(), signal.SIGINT)
+        print(watch.received)
+    else:
+        watch.agreed = True  # another process was signalled; this one's own first signal follows
+        os.kill(os.getpid(), signal.SIGTERM)
+        print(watch.signalled, watch.received)
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "printed"),
+    [("ignored", "True\nNone"), ("agreed", "SIGTERM SIGTERM")],
+    ids=["sigint-ignored", "agreed"],
+)
+def test_the_watch_leaves_an_ignored_signal_ignored_and_a_first_own_signal_is_not_a_second(case, printed):
+    """A background job started with SIGINT ignored keeps ignoring it; a process that stopped because another
+    was signalled treats its own first signal as a first one (it does not kill itself mid-save)."""
+    result = subprocess.run(
+        [sys.executable, "-c", WATCH_PROBE, case], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.strip() == printed, result.stderr[-2000:]

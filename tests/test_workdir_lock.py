@@ -41,11 +41,12 @@ def test_a_second_writer_is_refused_naming_the_holder_and_kill_9_frees_the_workd
     holder = _hold_in_another_process(workdir)
     try:
         before = sorted(p.name for p in workdir.iterdir())
+        fit = aejax.fit  # imported (JAX and all) before the clock starts: the refusal is what is timed
         started = time.perf_counter()
         with pytest.raises(
             WorkdirInUseError, match=rf"in use by pid {holder.pid} on host {socket.gethostname()}"
         ):
-            aejax.fit(tiny_config, workdir=workdir)
+            fit(tiny_config, workdir=workdir)
         assert time.perf_counter() - started < 2.0
         assert sorted(p.name for p in workdir.iterdir()) == before == [LOCK_FILE]  # nothing written
         with pytest.raises(WorkdirInUseError):
@@ -106,3 +107,26 @@ def test_two_cli_runs_on_one_workdir(tmp_path):
     train_steps = [r["step"] for r in records if r["split"] == "train"]
     assert len(train_steps) == len(set(train_steps))
     assert not list((tmp_path / "rc" / "checkpoints").glob("*tmp*"))
+
+
+def test_the_cli_refuses_a_held_workdir_before_importing_jax(tmp_path):
+    """The refusal comes before JAX (seconds of imports) and the data: the lock is the CLI's first work."""
+    workdir = tmp_path / "run"
+    holder = _hold_in_another_process(workdir)
+    probe = textwrap.dedent(
+        """
+        import sys
+        from aejax.cli import main
+        code = main(["train", "--config", "ae_digits", "--workdir", sys.argv[1]])
+        print(code, "jax" in sys.modules)
+        """
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", probe, str(workdir)], capture_output=True, text=True, cwd=REPO, timeout=60
+        )
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert result.stdout.split() == ["2", "False"], result.stderr[-2000:]
+    assert f"in use by pid {holder.pid}" in result.stderr

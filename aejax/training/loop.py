@@ -203,9 +203,10 @@ class EpochLoop:
         self.stopped = [False] * count
         self.histories: list[list[dict[str, Any]]] = [[] for _ in range(count)]
         self.step, self.resumed_from, self.last_saved = 0, None, None
-        self.best: Any = (
-            None  # the best-validation state's weights (`best_tree`), kept with checkpoint.keep_best
-        )
+        # the best-validation weights (a `best_tree`, stacked for a sweep) with checkpoint.keep_best, and which
+        # members' part of it holds their own best epoch's weights
+        self.best: Any = None
+        self.kept = [False] * count
         self.seconds_before, self.started = 0.0, time.perf_counter()
         # SIGTERM/SIGINT stop a run that has somewhere to save (see aejax.training.preemption)
         self.watch = PreemptionWatch(enabled=self.checkpointer is not None)
@@ -232,8 +233,10 @@ class EpochLoop:
             self.stoppers[i].load_meta(entry)
             self.stopped[i] = bool(entry.get("stopped_early", False))
         self.seconds_before = float(meta.get("train_seconds", 0.0))
-        if self._keeps_best() and any(stopper.best_epoch >= 0 for stopper in self.stoppers):
+        kept = [bool(entry.get("kept_best", False)) for entry in entries]
+        if self._keeps_best() and any(kept):
             self.best = self.checkpointer.restore_best(template)  # None from a run that kept no best weights
+            self.kept = kept if self.best is not None else self.kept
         for log in self.logs:
             if log is not None:
                 log.truncate_after(self.step)
@@ -244,14 +247,13 @@ class EpochLoop:
 
     def _meta(self, done: bool) -> dict[str, Any]:
         ends = {"finished": done, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps}
-        if not self.members.stacked:
-            stopping = {**self.stoppers[0].to_meta(), "stopped_early": self.stopped[0]}
-            return {"train_seconds": self.seconds(), **stopping, **ends}
-        members = [
-            {**stopper.to_meta(), "stopped_early": stopped}
-            for stopper, stopped in zip(self.stoppers, self.stopped, strict=True)
+        entries = [
+            {**stopper.to_meta(), "stopped_early": stopped, "kept_best": kept}
+            for stopper, stopped, kept in zip(self.stoppers, self.stopped, self.kept, strict=True)
         ]
-        return {"step": self.step, "train_seconds": self.seconds(), "members": members, **ends}
+        if not self.members.stacked:
+            return {"train_seconds": self.seconds(), **entries[0], **ends}
+        return {"step": self.step, "train_seconds": self.seconds(), "members": entries, **ends}
 
     # --------------------------------------------------------------------------------------------- loop
     def run(self, state: TrainState, stepper: Stepper) -> list[TrainResult]:
@@ -271,10 +273,11 @@ class EpochLoop:
         try:
             with self.watch.installed():
                 state = self.placement.host_state(self._epochs(state, stepper, bar))
-                finished = self.step == self.total_steps or not self.active()
+                finished = self.step >= self.total_steps or not self.active()
                 if self.checkpointer is not None and self.last_saved != self.step:
                     self._checkpoint(state, done=finished)
-                if not finished:
+                # every process gets here: they agree, also on a signal during the last step or save
+                if self.checkpointer is not None and self.watch.requested(collective=True):
                     self.checkpointer.wait()  # the saves on disk before the process may end
                     raise RunPreempted(
                         self.watch.received, self.step, self.total_steps, self.checkpointer.directory
@@ -410,6 +413,8 @@ class EpochLoop:
         improved = [m for m, stopper in enumerate(self.stoppers) if stopper.best_epoch == epoch]
         if improved and self._keeps_best():
             self.best = self.members.merge(self.best, best_tree(self.placement.host_state(state)), improved)
+            for member in improved:
+                self.kept[member] = True
         return stopped_now
 
     def _checkpoint(self, state: TrainState, *, done: bool) -> None:
@@ -423,11 +428,12 @@ class EpochLoop:
             self.logs[member].append(record)
 
     def _result(self, state: TrainState, member: int) -> tuple[TrainState, int]:
-        """A member's result state (its newest, with the best-validation weights when they were kept) and the
-        steps it trained (a sweep's stopped members stopped before the others)."""
+        """A member's result state (its newest, with the best-validation weights when they were kept: params,
+        model state and step, while opt_state and rng stay the newest's, so it is for use, not for resuming)
+        and the steps it trained (a sweep's stopped members stopped before the others)."""
         last = process_local(self.members.select(state, member))
         steps = int(jax.device_get(last.step))
-        if self.best is None:
+        if not self.kept[member]:
             return last, steps
         return last.replace(**process_local(self.members.select(self.best, member))), steps
 
@@ -448,7 +454,7 @@ class EpochLoop:
                 microbatch_size=stepper.microbatch_size,
                 steps_per_dispatch=stepper.steps_per_dispatch,
                 steps_trained=results[member][1],
-                weights="last" if self.best is None else "best",
+                weights="best" if self.kept[member] else "last",
             )
             for member, stopper in enumerate(self.stoppers)
         ]

@@ -60,17 +60,26 @@ def refused_write(path: str | Path, error: OSError) -> OSError:
     )
 
 
+PROBE_BYTES = 64 * 1024  # a few file-system blocks: a zero-byte file can still be created on a full disk
+
+
 def check_workdir_writable(workdir: str | Path) -> None:
-    """Create `workdir` and a probe file in it, so that a read-only or full disk is a named error before any
-    training; a workdir that is a file is left to the workdir lock to name."""
+    """Create `workdir` and write (and fsync) `PROBE_BYTES` in a probe file there, so that a read-only disk, a
+    missing permission or a disk already full is a named error before any training (a disk that fills later is
+    named where a write fails); a workdir that is a file is left to the workdir lock to name."""
     workdir = Path(workdir)
     if workdir.exists() and not workdir.is_dir():
         return
     probe = workdir / f".aejax-write-probe-{os.getpid()}"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
-        probe.unlink()
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(descriptor, bytes(PROBE_BYTES))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+            probe.unlink(missing_ok=True)
     except OSError as err:
         raise refused_write(workdir, err) from err
 
