@@ -36,7 +36,8 @@ from aejax.training import (
     create_train_state,
     make_eval_step,
 )
-from aejax.training.loop import EpochLoop, Members, check_early_stopping
+from aejax.training.loop import EpochLoop
+from aejax.training.members import Members, check_early_stopping
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import Placement, single_process_only
 from aejax.training.stepper import StepPlan, make_stepper

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
-from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from aejax.data.batching import padded_batches
 from aejax.objectives.objective import Objective
 from aejax.preemption import PreemptionWatch, RunPreempted
 from aejax.training.checkpoint import Checkpointer, best_tree
+from aejax.training.members import EarlyStopping, Members, check_early_stopping, monitored
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.parallel import Placement, check_processes_agree, is_primary, process_local
 from aejax.training.specs import (
@@ -32,7 +32,6 @@ from aejax.training.specs import (
     TrainSpec,
     auto_microbatch_size,
     auto_steps_per_dispatch,
-    epoch_permutation,
 )
 from aejax.training.state import TrainState, create_train_state
 from aejax.training.stepper import StepFactories, Stepper, StepPlan, check_plan, make_stepper
@@ -57,35 +56,6 @@ def evaluate(eval_fn, state: TrainState, x: np.ndarray, batch_size: int) -> dict
             totals[key] = totals.get(key, 0.0) + float(value)
     count = totals.pop("count")
     return {key: value / count for key, value in totals.items()}
-
-
-@dataclasses.dataclass
-class _EarlyStopping:
-    patience: int
-    min_delta: float
-    best: float = math.inf
-    best_epoch: int = -1
-    bad_epochs: int = 0
-
-    def update(self, value: float, epoch: int) -> bool:
-        """Record an epoch's validation value; True when training should stop."""
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-        else:
-            self.bad_epochs += 1
-        return self.patience > 0 and self.bad_epochs >= self.patience
-
-    def to_meta(self) -> dict[str, Any]:
-        return {
-            "best_val": self.best if math.isfinite(self.best) else None,
-            "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs,
-        }
-
-    def load_meta(self, meta: Mapping[str, Any]) -> None:
-        self.best = math.inf if meta.get("best_val") is None else float(meta["best_val"])
-        self.best_epoch = int(meta.get("best_epoch", -1))
-        self.bad_epochs = int(meta.get("bad_epochs", 0))
 
 
 @dataclasses.dataclass
@@ -120,54 +90,6 @@ def _mean_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(np.mean([float(r[k]) for r in records])) for k in keys}
 
 
-def _all_finite(tree: Any) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
-
-
-_tree_finite = jax.jit(_all_finite)
-_members_finite = jax.jit(jax.vmap(_all_finite))
-
-
-@dataclasses.dataclass(frozen=True)
-class Members:
-    """The runs one loop trains: a single run (its state as it is), or a vmapped sweep's members (their
-    states stacked on a leading axis), each with its own seed and so its own epoch order."""
-
-    seeds: tuple[int, ...]
-    stacked: bool = False
-
-    @property
-    def count(self) -> int:
-        return len(self.seeds)
-
-    def order(self, epoch: int, n: int) -> np.ndarray:
-        """The epoch's row order: (n,) for a single run, (members, n) for a sweep."""
-        orders = [epoch_permutation(seed, epoch, n) for seed in self.seeds]
-        return np.stack(orders) if self.stacked else orders[0]
-
-    def select(self, tree: Any, member: int) -> Any:
-        """One member's part of a state or of a step's metrics."""
-        return jax.tree.map(lambda leaf: leaf[member], tree) if self.stacked else tree
-
-    def merge(self, kept: Any, new: Any, members: list[int]) -> Any:
-        """`new` for the listed members and `kept` for the others (a single run: `new`), as a copy that later
-        steps (which donate their input state) cannot delete."""
-        if not self.stacked or kept is None:
-            return jax.tree.map(jnp.copy, new)
-        chosen = np.isin(np.arange(self.count), members)
-        return jax.tree.map(
-            lambda k, n: jnp.where(chosen.reshape((-1,) + (1,) * (n.ndim - 1)), n, k), kept, new
-        )
-
-    def finite(self, tree: Any) -> np.ndarray:
-        """Whether each member's part of `tree` is finite everywhere, shape (members,)."""
-        return np.atleast_1d(np.asarray(_members_finite(tree) if self.stacked else _tree_finite(tree)))
-
-    def naming(self, members: list[int]) -> str:
-        """' for sweep members [..]' in a sweep's error messages; nothing for a single run."""
-        return f" for sweep members {members}" if self.stacked else ""
-
-
 @dataclasses.dataclass
 class EpochLoop:
     """Epochs of shuffled batches, and at each logging point the hooks: NaN guard, train log and progress
@@ -197,7 +119,7 @@ class EpochLoop:
         count = self.members.count
         self.logs = self.logs or [None] * count
         self.stoppers = [
-            _EarlyStopping(self.train.early_stopping_patience, self.train.early_stopping_min_delta)
+            EarlyStopping(self.train.early_stopping_patience, self.train.early_stopping_min_delta)
             for _ in range(count)
         ]
         self.stopped = [False] * count
@@ -408,7 +330,7 @@ class EpochLoop:
                 self.eval_fn, self.members.select(host, member), self.x_val, self.train.eval_batch_size
             )
             self._emit(member, {"split": "val", "step": self.step, "epoch": epoch, **val})
-            if self.stoppers[member].update(_monitored(val, self.monitor), epoch):
+            if self.stoppers[member].update(monitored(val, self.monitor), epoch):
                 self.stopped[member] = stopped_now = True
         improved = [m for m, stopper in enumerate(self.stoppers) if stopper.best_epoch == epoch]
         if improved and self._keeps_best():
@@ -458,21 +380,6 @@ class EpochLoop:
             )
             for member, stopper in enumerate(self.stoppers)
         ]
-
-
-def check_early_stopping(train: TrainSpec, x_val: np.ndarray | None) -> None:
-    if train.early_stopping_patience > 0 and x_val is None:
-        raise ValueError("train.early_stopping_patience > 0 needs a validation split (data.val_fraction > 0)")
-
-
-def _monitored(val: dict[str, float], name: str) -> float:
-    """The validation value early stopping watches (the family's `monitor`: a variational model's -ELBO, by
-    default the reconstruction loss). Several processes all track process 0's value, so they stop at the same
-    step."""
-    monitored = val[name]
-    if jax.process_count() > 1:
-        monitored = float(multihost_utils.broadcast_one_to_all(np.asarray(monitored, np.float32)))
-    return monitored
 
 
 def _check_data(objective: Objective, x_train, y_train, x_val, seed: int) -> None:
