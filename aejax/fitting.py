@@ -93,15 +93,18 @@ def fit(
     One run at a time writes to a workdir: while another process trains there, this one raises
     WorkdirInUseError (naming the holder's pid and host) before it writes anything.
     """
+    called = time.perf_counter()
     config_lib.validate(config)
     workdir = Path(workdir) if workdir is not None else None
     if workdir is not None and is_primary():
         check_workdir_writable(workdir)  # a read-only or full disk: named before the lock and training
     with workdir_lock(workdir if is_primary() else None):  # several processes: process 0 holds it
-        return _fit(config, data, workdir)
+        return _fit(config, data, workdir, called)
 
 
-def _fit(config: ml_collections.ConfigDict, data: Dataset | None, workdir: Path | None) -> Trained:
+def _fit(
+    config: ml_collections.ConfigDict, data: Dataset | None, workdir: Path | None, called: float
+) -> Trained:
     check_processes_agree(  # several jax.distributed processes each build the same global batches
         "the processes of this run were given different configs: start every process with the same config "
         "file and --config.* overrides",
@@ -136,7 +139,6 @@ def _fit(config: ml_collections.ConfigDict, data: Dataset | None, workdir: Path 
             write_run_files(workdir, config, dataset.input_shape, dataset.display_shape, total_steps)
     logger.info("data %s", dataset.summary())
 
-    started = time.perf_counter()
     init_params, pretrain_summary = None, None
     if config.pretrain.method == "greedy":
         # Finished stages come back from their checkpoints at once; a resumed fine-tune ignores init_params.
@@ -154,7 +156,6 @@ def _fit(config: ml_collections.ConfigDict, data: Dataset | None, workdir: Path 
         y_train=dataset.y_train,
         family=get_family(config.model.family),
     )
-    seconds = time.perf_counter() - started
     trained = Trained(
         model=model,
         objective=objective,
@@ -165,17 +166,26 @@ def _fit(config: ml_collections.ConfigDict, data: Dataset | None, workdir: Path 
         workdir=workdir,
         batch_size=config.train.eval_batch_size,
     )
-    trained.results = run_results(config, dataset, trained, result, seconds)
+    evaluating = time.perf_counter()
+    trained.results = run_results(config, dataset, trained, result)
     if pretrain_summary is not None:
         trained.results["pretrain"] = pretrain_summary
+    if workdir is not None and is_primary() and config.eval.plots:
+        draw_pictures(trained, dataset, MetricsLog(workdir / "metrics.jsonl").read())
+    ended = time.perf_counter()
+    trained.results.update(
+        startup_seconds=round(
+            result.started - called, 3
+        ),  # fit's call to its training loop (incl. pretraining)
+        eval_seconds=round(ended - evaluating, 3),  # the evaluation of the held-out splits and the pictures
+        session_seconds=round(ended - called, 3),  # this call of fit, whole
+    )
     if workdir is not None and is_primary():
         write_atomic(workdir / "results.json", json.dumps(trained.results, indent=2, sort_keys=True) + "\n")
-        if config.eval.plots:
-            draw_pictures(trained, dataset, MetricsLog(workdir / "metrics.jsonl").read())
     return trained
 
 
-def run_results(config, dataset: Dataset, trained: Trained, result, seconds: float) -> dict[str, Any]:
+def run_results(config, dataset: Dataset, trained: Trained, result) -> dict[str, Any]:
     """A run's results.json: data, size, steps and timing of `result` (a TrainResult), and the metrics of
     each held-out split (`evaluate_split`)."""
     out: dict[str, Any] = {
@@ -192,9 +202,9 @@ def run_results(config, dataset: Dataset, trained: Trained, result, seconds: flo
         "best_val_reconstruction": result.best_val,
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.train_seconds, 3),  # summed over resumed parts
+        "checkpoint_seconds": round(result.checkpoint_seconds, 3),  # of this session's, blocked in saves
         "microbatch_size": result.microbatch_size,  # what train.microbatch_size=0 / steps_per_dispatch=0 chose
         "steps_per_dispatch": result.steps_per_dispatch,
-        "session_seconds": round(seconds, 3),  # this call of fit (a resumed run only adds its own part)
     }
     for split in ("val", "test"):
         x, _ = dataset.split(split)

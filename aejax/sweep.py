@@ -140,7 +140,7 @@ def _run_sweep(config, values: dict, members: list, data: Dataset | None, workdi
         seconds = result.train_seconds  # the sweep's time: its members train together
         handle = _member_handle(member, model, dataset, result, workdir, i)
         result = dataclasses.replace(result, train_seconds=seconds / len(members))
-        handle.results = run_results(member, dataset, handle, result, seconds)
+        handle.results = run_results(member, dataset, handle, result)
         handle.results["sweep"] = {
             "member": i,
             "members": len(members),

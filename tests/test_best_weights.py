@@ -86,6 +86,7 @@ def test_no_validation_split_keeps_the_last_state(tiny_config, blobs):
 def test_an_interrupted_run_resumes_from_the_newest_state_and_keeps_its_best(
     stopping_config, blobs, tmp_path, monkeypatch
 ):
+    stopping_config.checkpoint.every_epochs = 1  # a checkpoint to resume from after the best epoch
     whole = _run(stopping_config, blobs, tmp_path / "whole")
     kill_at = whole.step + 2 * STEPS_PER_EPOCH  # after the best epoch, before the stop
     original = MetricsLog.append

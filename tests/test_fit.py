@@ -8,7 +8,7 @@ import pytest
 
 import aejax
 from aejax.data.batching import pad_rows, padded_batches
-from aejax.training import NonFiniteLossError
+from aejax.training import CheckpointSpec, MetricsLog, NonFiniteLossError
 
 
 @pytest.fixture
@@ -187,10 +187,82 @@ def test_bad_settings_fail_before_training(tiny_config, blob_data, key, value, m
         aejax.fit(tiny_config, data=blob_data)
 
 
-def test_nan_guard_catches_non_finite_parameters_behind_a_finite_loss(
+@pytest.mark.parametrize(
+    ("cadence", "expected"),
+    [
+        ({"every_epochs": 1, "every_seconds": 0.0}, lambda spe, end, log: list(range(spe, end + 1, spe))),
+        ({"every_epochs": 2, "every_seconds": 0.0}, lambda spe, end, log: [2 * spe, end]),
+        ({"every_steps": 3, "every_seconds": 0.0}, lambda spe, end, log: [*range(3, end + 1, 3), end]),
+        # a time bound shorter than any step: a save at every logging point (log_every_steps, epoch ends)
+        (
+            {"every_seconds": 1e-9},
+            lambda spe, end, log: sorted({*range(log, end + 1, log), *range(spe, end + 1, spe)}),
+        ),
+        ({}, lambda spe, end, log: [end]),  # the default bound (30 s) is longer than the run: only the end
+    ],
+)
+def test_checkpoint_cadences_save_where_they_fall_due(tiny_config, blob_data, tmp_path, cadence, expected):
+    tiny_config.train.epochs = 3
+    tiny_config.checkpoint.max_to_keep = 100
+    for key, value in cadence.items():
+        tiny_config.checkpoint[key] = value
+    trained = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    spe, end = trained.results["steps_per_epoch"], trained.results["total_steps"]
+    steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == sorted(set(expected(spe, end, tiny_config.train.log_every_steps)))
+    timing = {key: trained.results[key] for key in ("startup_seconds", "train_seconds", "eval_seconds")}
+    assert all(value >= 0 for value in timing.values()) and trained.results["checkpoint_seconds"] >= 0
+    assert trained.results["checkpoint_seconds"] <= timing["train_seconds"]
+    assert sum(timing.values()) <= trained.results["session_seconds"] + 1e-3
+
+
+def test_checkpoint_spec_refuses_negative_cadences_and_reads_epoch_ends():
+    spec = CheckpointSpec(every_steps=0, every_epochs=2)
+    assert [s for s in range(1, 41) if spec.due_at(s, 10)] == [20, 40]
+    assert [s for s in range(1, 13) if CheckpointSpec(every_steps=4).due_at(s, 10)] == [4, 8, 12]
+    for key in ("every_steps", "every_epochs", "every_seconds"):
+        with pytest.raises(ValueError, match=f"checkpoint.{key} must be >= 0"):
+            CheckpointSpec(**{key: -1})
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts_with_a_clean_log(
     tiny_config, blob_data, tmp_path, monkeypatch
 ):
-    """An inf gradient at a save step leaves the loss finite but the params not; nothing bad is saved."""
+    """The default policy saves at the end (the run is shorter than checkpoint.every_seconds): a run killed
+    after logging some records starts again from step 0, and its log holds each record once."""
+    original = MetricsLog.append
+
+    def crash(self, record):
+        if record["split"] == "val":
+            raise KeyboardInterrupt("killed")
+        original(self, record)
+
+    monkeypatch.setattr(MetricsLog, "append", crash)
+    with pytest.raises(KeyboardInterrupt):
+        aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    monkeypatch.setattr(MetricsLog, "append", original)
+    assert MetricsLog(tmp_path / "metrics.jsonl").read() and not (tmp_path / "checkpoints" / "0").exists()
+    trained = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
+    assert trained.results["resumed_from"] is None
+    records = [(r["split"], r["step"]) for r in MetricsLog(tmp_path / "metrics.jsonl").read()]
+    fresh = aejax.fit(tiny_config, data=blob_data, workdir=tmp_path / "fresh")
+    assert records == [
+        (r["split"], r["step"]) for r in MetricsLog(tmp_path / "fresh" / "metrics.jsonl").read()
+    ]
+    assert fresh.results["checkpoint_seconds"] >= 0 and sorted(
+        int(p.name) for p in (tmp_path / "fresh" / "checkpoints").iterdir() if p.name.isdigit()
+    ) == [fresh.results["steps"]]
+
+
+@pytest.mark.parametrize("log_norms", [True, False])
+def test_nan_guard_catches_non_finite_parameters_behind_a_finite_loss(
+    tiny_config, blob_data, tmp_path, monkeypatch, log_norms
+):
+    """An inf gradient at a save step leaves the loss finite but the params not; nothing bad is saved. With
+    train.log_norms the guard reads the step's param_norm (the norm of its new parameters, which the poisoned
+    step reports as such), without it the guard checks the parameters on the device."""
+    import optax
+
     import aejax.training.loop as loop
 
     def poisoned(factory):
@@ -201,6 +273,8 @@ def test_nan_guard_catches_non_finite_parameters_behind_a_finite_loss(
                 new_state, metrics = step(*step_args)
                 if int(new_state.step) == 7:
                     new_state = new_state.replace(params=jax.tree.map(lambda p: p * np.inf, new_state.params))
+                    if "param_norm" in metrics:
+                        metrics = {**metrics, "param_norm": optax.tree.norm(new_state.params)}
                 return new_state, metrics
 
             return run
@@ -210,6 +284,7 @@ def test_nan_guard_catches_non_finite_parameters_behind_a_finite_loss(
     for name in ("make_train_step", "make_indexed_train_step"):  # batch-taking and single-device steps
         monkeypatch.setattr(loop, name, poisoned(getattr(loop, name)))
     tiny_config.checkpoint.every_steps = 1
+    tiny_config.train.log_norms = log_norms
     with pytest.raises(NonFiniteLossError, match=r"parameters became non-finite at or before step 6"):
         aejax.fit(tiny_config, data=blob_data, workdir=tmp_path)
     restored = aejax.load(tmp_path)

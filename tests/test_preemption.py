@@ -39,6 +39,7 @@ def get_config():
     config.train.progress = False
     config.train.log_every_steps = 4
     config.checkpoint.max_to_keep = 2
+    config.checkpoint.every_epochs = 1  # complete checkpoints before the signals, to resume from
     config.eval.plots = False
     config.eval.compare_pca = False
     return config

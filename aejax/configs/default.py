@@ -267,7 +267,13 @@ def _checkpoint() -> ml_collections.ConfigDict:
     """`config.checkpoint`: how often checkpoints are written, how many are kept, and which weights are the
     run's result."""
     checkpoint = ml_collections.ConfigDict()
-    checkpoint.every_steps = 0  # 0 saves at the end of every epoch
+    # Saves: at the end, on early stopping and on a preemption signal, plus wherever a cadence set here falls
+    # due (0 turns one off): every_steps steps, every every_epochs-th epoch end, and the first logging point
+    # (train.log_every_steps, an epoch end) every_seconds after the previous save. Saves are asynchronous (the
+    # copy of the state to the host blocks, the write does not); a kill -9 resumes from the newest complete one.
+    checkpoint.every_steps = 0
+    checkpoint.every_epochs = 0
+    checkpoint.every_seconds = 30.0
     checkpoint.max_to_keep = 3
     # With a validation split, the run's result (what fit returns, aejax.load reads and results.json evaluates)
     # is the state of the epoch with the best validation value (the family's monitored metric, as early stopping

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from aejax.data.batching import padded_batches
@@ -47,13 +48,20 @@ class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or Inf loss; the message names the step and the last good checkpoint."""
 
 
-def evaluate(eval_fn, state: TrainState, x: np.ndarray, batch_size: int) -> dict[str, float]:
-    """Means over every example of `x` (the last batch is padded and masked, never dropped)."""
-    totals: dict[str, float] = {}
-    for batch in padded_batches(x, min(batch_size, x.shape[0])):
-        sums = jax.device_get(eval_fn(state, {"x": batch.rows, "weight": batch.weight}))
-        for key, value in sums.items():
-            totals[key] = totals.get(key, 0.0) + float(value)
+def device_batches(x: np.ndarray, batch_size: int) -> list[tuple[jax.Array, jax.Array]]:
+    """`x` as padded batches (rows, weight) placed on the device once, for a split evaluated every epoch."""
+    batches = [(b.rows, b.weight) for b in padded_batches(x, min(batch_size, x.shape[0]))]
+    return jax.device_put(batches)
+
+
+def evaluate(eval_fn, state: TrainState, x, batch_size: int) -> dict[str, float]:
+    """Means over every example of `x` (the last batch is padded and masked, never dropped); `x` is an array or
+    its `device_batches`. The batches' sums are fetched in one transfer at the end."""
+    batches = (
+        x if isinstance(x, list) else ((b.rows, b.weight) for b in padded_batches(x, min(batch_size, len(x))))
+    )
+    sums = jax.device_get([eval_fn(state, {"x": rows, "weight": weight}) for rows, weight in batches])
+    totals = {key: sum(float(batch[key]) for batch in sums) for key in sums[0]}
     count = totals.pop("count")
     return {key: value / count for key, value in totals.items()}
 
@@ -75,6 +83,8 @@ class TrainResult:
     steps_per_dispatch: int = 1  # likewise for train.steps_per_dispatch
     steps_trained: int = 0  # the steps the run went through (its newest state's step)
     weights: str = "last"  # which state `state` is: "best" (validation, checkpoint.keep_best) or "last"
+    checkpoint_seconds: float = 0.0  # of this session's train_seconds, the time spent blocked in saves
+    started: float = 0.0  # time.perf_counter() when this session's loop began
 
 
 def _checked_init_params(template: Any, params: Any) -> Any:
@@ -130,6 +140,14 @@ class EpochLoop:
         self.best: Any = None
         self.kept = [False] * count
         self.seconds_before, self.started = 0.0, time.perf_counter()
+        self.saved_at, self.checkpoint_seconds = (
+            self.started,
+            0.0,
+        )  # checkpoint.every_seconds counts from here
+        # the validation split stays on the device, in the batches each epoch's pass reads
+        self.val_batches = (
+            None if self.x_val is None else device_batches(self.x_val, self.train.eval_batch_size)
+        )
         # SIGTERM/SIGINT stop a run that has somewhere to save (see aejax.training.preemption)
         self.watch = PreemptionWatch(enabled=self.checkpointer is not None)
 
@@ -143,7 +161,12 @@ class EpochLoop:
     # ------------------------------------------------------------------------------------------- resume
     def resume(self, state: TrainState) -> TrainState:
         """The newest checkpoint's state, step, stopping state and seconds so far, when there is one."""
-        if self.checkpointer is None or self.checkpointer.latest_step() is None:
+        if self.checkpointer is None:
+            return state
+        if self.checkpointer.latest_step() is None:  # a fresh start; records of a run killed before its first
+            for log in self.logs:  # save would otherwise stay in the log beside the new ones
+                if log is not None:
+                    log.truncate_after(0)
             return state
         # several processes restore straight into the replicated layout the steps use
         template = self.placement.place_state(state) if jax.process_count() > 1 else state
@@ -260,13 +283,23 @@ class EpochLoop:
             stopped_now = self._evaluate(state, epoch)
             if stopped_now:
                 stepper.set_active(np.logical_not(self.stopped))
-        if self._save_due(self.step) or stopped_now or self.step == self.total_steps:
+        if self._save_due(self.step) or stopped_now or self.step == self.total_steps or self._time_due():
             done = self.step == self.total_steps or not self.active()
             self._checkpoint(self.placement.host_state(state), done=done)
 
     def _save_due(self, count: int) -> bool:
-        every = self.checkpoint.every_steps
-        return count % every == 0 if every > 0 else count % self.steps_per_epoch == 0
+        """Whether checkpoint.every_steps or every_epochs saves after `count` steps."""
+        return self.checkpointer is not None and self.checkpoint.due_at(count, self.steps_per_epoch)
+
+    def _time_due(self) -> bool:
+        """Whether checkpoint.every_seconds have passed since the last save (process 0's clock decides for all
+        processes of a run, so that they save together)."""
+        if self.checkpointer is None or self.checkpoint.every_seconds <= 0:
+            return False
+        due = time.perf_counter() - self.saved_at >= self.checkpoint.every_seconds
+        if jax.process_count() > 1:
+            due = bool(multihost_utils.broadcast_one_to_all(np.asarray(due)))
+        return due
 
     def _event_after(self, count: int) -> bool:
         """Whether the loop logs, validates or saves after `count` steps."""
@@ -302,7 +335,7 @@ class EpochLoop:
                     f"{self.members.naming(bad)}; training stopped and {where}. {advice}"
                 )
         # A finite loss can still give an inf gradient; extras hold e.g. a discriminator's parameters.
-        finite = self.members.finite((state.params, state.extras))
+        finite = self._finite(state, fetched[-1][1] if fetched else None)
         bad = [i for i in self.active() if not finite[i]]
         if bad:
             last = self.step - 1
@@ -310,6 +343,15 @@ class EpochLoop:
                 f"parameters became non-finite at or before step {last} (epoch {last // self.steps_per_epoch})"
                 f"{self.members.naming(bad)}; training stopped and {where}. {advice}"
             )
+
+    def _finite(self, state: TrainState, metrics: dict[str, Any] | None) -> np.ndarray:
+        """Whether each member's parameters (and extra state) are finite: read off the newest step's
+        param_norm and grad_norm metrics where the step logs them (train.log_norms) and there is no extra state,
+        else checked on the device."""
+        if metrics is None or state.extras is not None or "param_norm" not in metrics:
+            return self.members.finite((state.params, state.extras))
+        norms = np.stack([np.atleast_1d(np.asarray(metrics[key])) for key in ("param_norm", "grad_norm")])
+        return np.all(np.isfinite(norms), axis=0)
 
     def _log_train(self, fetched: list[tuple[int, dict[str, Any]]], bar: tqdm) -> None:
         epoch = (self.step - 1) // self.steps_per_epoch
@@ -327,7 +369,7 @@ class EpochLoop:
         stopped_now = False
         for member in self.active():
             val = evaluate(
-                self.eval_fn, self.members.select(host, member), self.x_val, self.train.eval_batch_size
+                self.eval_fn, self.members.select(host, member), self.val_batches, self.train.eval_batch_size
             )
             self._emit(member, {"split": "val", "step": self.step, "epoch": epoch, **val})
             if self.stoppers[member].update(monitored(val, self.monitor), epoch):
@@ -340,9 +382,13 @@ class EpochLoop:
         return stopped_now
 
     def _checkpoint(self, state: TrainState, *, done: bool) -> None:
+        """An asynchronous save: the copy of the state to the host blocks (counted in checkpoint_seconds),
+        the write runs on while training goes on."""
         if self.checkpointer is not None:
+            started = time.perf_counter()
             self.checkpointer.save(state, self._meta(done), step=self.step, best=self.best)
-            self.last_saved = self.step
+            self.last_saved, self.saved_at = self.step, time.perf_counter()
+            self.checkpoint_seconds += self.saved_at - started
 
     def _emit(self, member: int, record: dict[str, Any]) -> None:
         self.histories[member].append(record)
@@ -377,6 +423,8 @@ class EpochLoop:
                 steps_per_dispatch=stepper.steps_per_dispatch,
                 steps_trained=results[member][1],
                 weights="best" if self.kept[member] else "last",
+                checkpoint_seconds=self.checkpoint_seconds,
+                started=self.started,
             )
             for member, stopper in enumerate(self.stoppers)
         ]
@@ -489,7 +537,14 @@ def run_training(
     try:
         state = loop.resume(state)
         plan = _dispatch(plan, train, placement, loop.total_steps - loop.step)
-        return loop.run(state, make_stepper(plan, placement, x_train, y_train, _step_factories()))[0]
+        result = loop.run(state, make_stepper(plan, placement, x_train, y_train, _step_factories()))[0]
     finally:
+        closing = time.perf_counter()
         if loop.checkpointer is not None:
-            loop.checkpointer.close()
+            loop.checkpointer.close()  # waits for the last save's write
+    waited = time.perf_counter() - closing
+    return dataclasses.replace(
+        result,
+        train_seconds=result.train_seconds + waited,
+        checkpoint_seconds=result.checkpoint_seconds + waited,
+    )

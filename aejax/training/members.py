@@ -80,6 +80,8 @@ class Members:
         """`new` for the listed members and `kept` for the others (a single run: `new`), as a copy that later
         steps (which donate their input state) cannot delete."""
         if not self.stacked or kept is None:
+            if jax.process_count() == 1:  # a copy by transfer: no op to compile for each leaf's shape
+                return jax.device_put(new, may_alias=False)
             return jax.tree.map(jnp.copy, new)
         chosen = np.isin(np.arange(self.count), members)
         return jax.tree.map(

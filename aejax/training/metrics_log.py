@@ -135,5 +135,7 @@ class MetricsLog:
 
     def truncate_after(self, step: int) -> None:
         """Keep only records up to `step` (used when resuming from the checkpoint at `step`)."""
+        if not self.path.exists():
+            return
         kept = [r for r in self.read() if int(r.get("step", 0)) <= step]
         write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))

@@ -51,20 +51,24 @@ def create_train_state(
 ) -> TrainState:
     """Initialise parameters from `seed`; the same seed gives the same bits. `init_extras(model, params, key)`
     (a family's, e.g. `adversarial_extras`) makes the state kept in `extras`."""
-    init_key, state_key = jax.random.split(jax.random.PRNGKey(seed))
-    dummy = jnp.zeros((1, *input_shape), jnp.float32)
-    variables = dict(model.init({"params": init_key, "dropout": init_key}, dummy, train=False))
-    params = variables.pop("params")
-    extras = None if init_extras is None else init_extras(model, params, jax.random.fold_in(init_key, 1))
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=tx.init(params),
-        rng=state_key,
-        model_state=variables,
-        tx=tx,
-        extras=extras,
-    )
+
+    def arrays(key: jax.Array) -> dict[str, Any]:
+        init_key, state_key = jax.random.split(key)
+        dummy = jnp.zeros((1, *input_shape), jnp.float32)
+        variables = dict(model.init({"params": init_key, "dropout": init_key}, dummy, train=False))
+        params = variables.pop("params")
+        extras = None if init_extras is None else init_extras(model, params, jax.random.fold_in(init_key, 1))
+        return {
+            "step": jnp.zeros((), jnp.int32),
+            "params": params,
+            "opt_state": tx.init(params),
+            "rng": state_key,
+            "model_state": variables,
+            "extras": extras,
+        }
+
+    # one compiled program: op by op, each initializer and optimizer slot compiles on its own (seconds)
+    return TrainState(tx=tx, **jax.jit(arrays)(jax.random.PRNGKey(seed)))
 
 
 def count_params(params: Any) -> int:

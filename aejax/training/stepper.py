@@ -68,6 +68,14 @@ def epoch_batches(order: np.ndarray, batch_size: int, steps: int) -> list[jax.Ar
     return jax.device_put([order[i * batch_size : (i + 1) * batch_size] for i in range(steps)])
 
 
+def fetch(tree: Any) -> Any:
+    """`jax.device_get(tree)`; on one CPU process by `np.asarray` of each leaf, which reads the buffer in place
+    (measured 4 us a scalar against device_get's 15: a long run's per-step metrics are thousands of them)."""
+    if jax.process_count() == 1 and jax.default_backend() == "cpu":
+        return jax.tree.map(np.asarray, tree)
+    return jax.device_get(tree)
+
+
 _take_rows = jax.jit(lambda data, idx: data[idx])
 
 
@@ -101,7 +109,7 @@ class Stepper(abc.ABC):
 
     def step_metrics(self, metrics: Metrics, steps: int) -> list[dict[str, np.ndarray]]:
         """The host values of each step of a span `advance` returned."""
-        host = jax.device_get(self.placement.metrics(metrics))
+        host = fetch(self.placement.metrics(metrics))
         if steps == 1:
             return [host]
         return [{key: value[i] for key, value in host.items()} for i in range(steps)]

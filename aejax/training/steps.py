@@ -324,7 +324,10 @@ def _rows(x: jax.Array, y: jax.Array | None, idx_B: jax.Array) -> Batch:
     return batch
 
 
+@functools.lru_cache(maxsize=64)
 def make_eval_step(
     model: nn.Module, objective: Objective, family=None
 ) -> Callable[[TrainState, Batch], dict[str, jax.Array]]:
+    """The jitted evaluation step; one per (model, objective, family) (equal modules hash alike), so the fit
+    loop's validation and the evaluation after it share one compiled program per batch shape."""
     return jax.jit(functools.partial(eval_step, model=model, objective=objective, family=family))
