@@ -5,6 +5,7 @@ aejax eval --workdir runs/ae_digits [--split test]
 aejax info --workdir runs/ae_digits
 aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: see aejax.tasks.TASKS)
 aejax bench [--batch-sizes 128 1024] [--readme README.md]                 (train-step throughput, aejax/bench.py)
+aejax bench --end-to-end [--rounds 3] [--readme README.md]     (time to a trained model, aejax/benchmarking)
 """
 
 from __future__ import annotations
@@ -77,8 +78,15 @@ def _parser(bench_arguments: bool = True) -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure train-step throughput; writes JSON and a markdown table")
     if bench_arguments:
         from aejax.bench import add_arguments
+        from aejax.benchmarking import end_to_end
 
         add_arguments(bench)
+        bench.add_argument(
+            "--end-to-end",
+            action="store_true",
+            help="time whole training runs instead (aejax train, aejax.fit, hand-written JAX and PyTorch)",
+        )
+        end_to_end.add_arguments(bench)  # --out and --readme: the step benchmark's, shared
     return parser
 
 
@@ -201,6 +209,24 @@ def info_command(workdir: str) -> dict[str, Any]:
     }
 
 
+def bench_command(args: argparse.Namespace, overrides: Sequence[str]) -> None:
+    """`aejax bench`: train-step throughput (aejax/bench.py), or with --end-to-end whole training runs
+    (aejax/benchmarking/end_to_end.py); each writes its JSON and markdown and prints the table."""
+    if overrides:
+        raise ValueError("aejax bench takes no --config.* overrides")
+    if args.end_to_end:
+        from aejax.benchmarking.end_to_end import run_from_args
+
+        run_from_args(args)
+        return
+    from aejax import bench
+
+    report = bench.run(args.models, args.batch_sizes, args.steps, args.repeats, args.backends)
+    stem = bench.write(report, args.out, args.readme)
+    print(bench.markdown(report))
+    print(f"wrote {stem}.json and {stem}.md")
+
+
 def _print_train_summary(results: dict[str, Any]) -> None:
     if "members" in results:
         first = results["members"][0]
@@ -286,14 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(task_lines(report["task"], report)))
             print(f"workdir: {args.workdir} ({report['task']}.json and pictures)")
         elif args.command == "bench":
-            from aejax import bench
-
-            if overrides:
-                raise ValueError("aejax bench takes no --config.* overrides")
-            report = bench.run(args.models, args.batch_sizes, args.steps, args.repeats, args.backends)
-            stem = bench.write(report, args.out, args.readme)
-            print(bench.markdown(report))
-            print(f"wrote {stem}.json and {stem}.md")
+            bench_command(args, overrides)
         elif args.command == "eval":
             metrics = eval_command(args.workdir, args.split, overrides)
             print(json.dumps({k: v for k, v in metrics.items() if k != "tasks"}, indent=2))
