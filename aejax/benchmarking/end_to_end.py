@@ -260,8 +260,8 @@ def _line(round_index: int, rounds: int, record: dict[str, Any]) -> str:
     train = record.get("train_seconds")
     return (
         f"round {round_index + 1}/{rounds} {record['job']:<6} {report_lib.LABELS[record['variant']]}: process "
-        f"{record['process_seconds']:.1f} s, train {'n/a' if train is None else f'{train:.1f}'} s "
-        f"(load average before: {record['load_average']})"
+        f"{record['process_seconds']:.1f} s, train {'n/a' if train is None else f'{train:.1f}'} s"
+        + ("" if record["load_average"] is None else f" (load average before: {record['load_average']:.2f})")
     )
 
 
