@@ -72,11 +72,14 @@ def test_indexed_step_is_the_plain_step_on_the_gathered_rows():
 def test_auto_steps_per_dispatch_fuses_long_plain_runs(tmp_path, monkeypatch):
     from aejax.training import loop, specs
 
-    assert specs.auto_steps_per_dispatch(25, 10_000, fusable=True) == 5  # chunks end where the loop logs
-    assert specs.auto_steps_per_dispatch(100, 10_000, fusable=True) == 10
-    assert specs.auto_steps_per_dispatch(7, 10_000, fusable=True) == 7
-    assert specs.auto_steps_per_dispatch(25, 499, fusable=True) == 1  # too short to repay a second compile
-    assert specs.auto_steps_per_dispatch(25, 10_000, fusable=False) == 1  # family steps, several devices
+    long = specs.AUTO_FUSE_MIN_STEPS
+    assert specs.auto_steps_per_dispatch(25, long, fusable=True) == 5  # chunks end where the loop logs
+    assert specs.auto_steps_per_dispatch(100, long, fusable=True) == 10
+    assert specs.auto_steps_per_dispatch(7, long, fusable=True) == 7
+    # too short to repay a second compile
+    assert specs.auto_steps_per_dispatch(25, long - 1, fusable=True) == 1
+    assert specs.auto_steps_per_dispatch(25, long, fusable=False) == 1  # family steps, several devices
+    monkeypatch.setattr(specs, "AUTO_FUSE_MIN_STEPS", 500)  # a run of 500+ steps stands for a long one
     calls = []
     original = loop.make_fused_train_steps
     monkeypatch.setattr(loop, "make_fused_train_steps", lambda *a, **k: calls.append(1) or original(*a, **k))

@@ -57,6 +57,7 @@ def _config(backend: str, dropout: float = 0.1):
     config.train.progress = False
     config.train.log_every_steps = 1  # one metrics record per step
     config.train.backend = backend
+    config.checkpoint.every_epochs = 1  # a checkpoint at every epoch end, to resume from on another layout
     config.checkpoint.max_to_keep = EPOCHS  # every epoch's checkpoint stays readable
     config.eval.plots = False
     config.eval.compare_pca = False

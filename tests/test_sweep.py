@@ -116,6 +116,7 @@ def test_interrupted_sweep_resumes_to_the_same_bits(tmp_path, monkeypatch):
     values = {"seed": [0, 1], "loss.regularizers.sparse.weight": [0.1, 0.5]}
     config = _config()
     config.train.epochs = 3
+    config.checkpoint.every_epochs = 1  # the epoch-two checkpoint to resume from
     whole = aejax.sweep(config, values, workdir=tmp_path / "whole")
     steps_per_epoch = whole[0].results["steps"] // 3
     original = MetricsLog.append
