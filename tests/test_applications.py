@@ -246,3 +246,29 @@ def test_anomaly_task_one_class_digits(tiny_config, tmp_path, capsys):
     tiny_config.task.normal_class = 42
     with pytest.raises(ValueError, match="normal_class=42"):
         aejax.run_task(tiny_config, tmp_path / "bad")
+
+
+def test_pca_baseline_equals_sklearn_full_pca_and_fits_once_per_training_split(monkeypatch):
+    from aejax import baselines
+
+    rng = np.random.default_rng(3)
+    x_train = (
+        rng.normal(size=(300, 5)) @ rng.normal(size=(5, 40)) + rng.normal(size=(300, 40)) * 0.1
+    ).astype(np.float32)
+    x_test = (rng.normal(size=(50, 5)) @ rng.normal(size=(5, 40))).astype(np.float32)
+    for k in (1, 3, 8):
+        pca = PCA(k, svd_solver="full").fit(x_train)
+        expected = np.mean((x_test - pca.inverse_transform(pca.transform(x_test))) ** 2)
+        np.testing.assert_allclose(baselines.pca_reconstruction_mse(x_train, x_test, k), expected, rtol=1e-5)
+    fits = []
+    original = baselines._exact_axes
+    monkeypatch.setattr(baselines, "_exact_axes", lambda *a: fits.append(1) or original(*a))
+    baselines.pca_reconstruction_mse(x_train, x_test, 4)
+    baselines.pca_reconstruction_mse(x_train, x_test[:10], 4)  # another split: the same fit
+    assert len(fits) == 1
+    monkeypatch.setattr(baselines, "EXACT_PCA_MAX_FEATURES", 10)  # wide data: scikit-learn's randomized PCA
+    wide = baselines.pca_reconstruction_mse(x_train.copy(), x_test, 5)
+    pca = PCA(5, svd_solver="full").fit(x_train)
+    np.testing.assert_allclose(
+        wide, np.mean((x_test - pca.inverse_transform(pca.transform(x_test))) ** 2), rtol=1e-3
+    )
