@@ -244,6 +244,11 @@ def _print_train_summary(results: dict[str, Any]) -> None:
         f"data: {results['data']}; {results['params']} params; {results['steps']}/{results['total_steps']} steps "
         f"in {results['train_seconds']:.1f} s" + (" (stopped early)" if results["stopped_early"] else "")
     )
+    if "eval_seconds" in results:  # runs evaluated before these timings were recorded lack them
+        print(
+            f"time: startup {results['startup_seconds']:.1f} s, training {results['train_seconds']:.1f} s (of which "
+            f"checkpoints {results['checkpoint_seconds']:.2f} s), evaluation and pictures {results['eval_seconds']:.1f} s"
+        )
     for split in ("val", "test"):
         if split in results:
             m = results[split]

@@ -1,6 +1,7 @@
 """The `aejax` command end to end: train, eval, info, overrides and errors."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ def test_train_eval_info_in_process(tmp_path, capsys):
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "test MSE per feature: autoencoder" in out and "PCA (12 components)" in out
+    assert re.search(r"time: startup [\d.]+ s, training [\d.]+ s \(of which checkpoints [\d.]+ s\)", out)
     assert (workdir / "reconstructions.png").exists() and (workdir / "loss_curves.png").exists()
 
     assert cli.main(["eval", "--workdir", str(workdir)]) == 0
