@@ -9,8 +9,13 @@ settings below, 0 faults and 16-21 steps/s in most processes (in some, the main 
 block, 2,000-12,000 pages, is still faulted in per step). Steps whose temporaries stay under the threshold (microbatched, or
 fused by `lax.scan`, which allocates once per dispatch) do not change.
 
-`keep_freed_memory()` asks glibc to serve every block from its main heap (`M_MMAP_MAX=0`, `M_ARENA_MAX=1`)
-and to keep what is freed there for the next block (`M_TRIM_THRESHOLD` at its maximum). The cost is that the
+`keep_freed_memory()` asks glibc to serve blocks from its heaps instead of fresh mappings (`M_MMAP_MAX=0`)
+and to keep what is freed there for the next block (`M_TRIM_THRESHOLD` at its maximum). With
+`AEJAX_SINGLE_ARENA=1` it also puts every thread on the main heap (`M_ARENA_MAX=1`), which a block over 64 MiB
+allocated by one of XLA's threads needs (the conv AE's whole-batch step at batch 128: 19 against 14 steps/s,
+and no faults); it is off by default because every thread then shares one heap's lock, and small steps pay for
+it: the main job's MLP step took 1.00 ms against 0.75 ms with it (interleaved rounds, 2-core CPU), while the
+conv AE's default microbatched step ran level at batch 128 (20.2 against 20.9 steps/s) and ~5% faster at 1024. The cost is that the
 process keeps its peak heap size until it exits. It changes the whole process, so nothing applies it on import:
 the `aejax` command does, first thing, when JAX will compute on the CPU (`computes_on_cpu`; `aejax
 --no-keep-freed-memory ...` leaves glibc's defaults), and a Python script calls `aejax.keep_freed_memory()`
@@ -33,7 +38,9 @@ from collections.abc import Callable
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 # What keep_freed_memory sets, in this order. M_ARENA_MAX comes last because it cannot be undone: glibc ignores
 # mallopt(M_ARENA_MAX, 0), so its default (0: a limit from the core count) cannot be set back.
-SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_ARENA_MAX, 1))
+SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1))
+SINGLE_ARENA = (M_ARENA_MAX, 1)  # with AEJAX_SINGLE_ARENA=1 (see above), applied last
+SINGLE_ARENA_ENV = "AEJAX_SINGLE_ARENA"
 # glibc's defaults (mallopt(3)), set back when a later setting fails. Setting either of these also freezes
 # glibc's dynamic mmap threshold where it stands, which no mallopt call undoes.
 GLIBC_DEFAULTS = {M_MMAP_MAX: 65536, M_TRIM_THRESHOLD: 128 * 1024}
@@ -69,7 +76,8 @@ def keep_freed_memory() -> bool:
     if mallopt is None:
         return False
     done = []
-    for param, value in SETTINGS:
+    single = os.environ.get(SINGLE_ARENA_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+    for param, value in (*SETTINGS, SINGLE_ARENA) if single else SETTINGS:
         if mallopt(param, value) != 1:  # mallopt returns 1 on success
             for applied in reversed(done):
                 mallopt(applied, GLIBC_DEFAULTS[applied])

@@ -58,7 +58,7 @@ def _run(script: str, **env: str) -> list[str]:
 
 
 def _faults_per_call(setting: str) -> tuple[bool, float]:
-    applied, faults = _run(SCRIPT, AEJAX_KEEP_FREED_MEMORY=setting, XLA_FLAGS="")
+    applied, faults = _run(SCRIPT, AEJAX_KEEP_FREED_MEMORY=setting, AEJAX_SINGLE_ARENA="1", XLA_FLAGS="")
     return applied == "True", float(faults)
 
 
@@ -183,6 +183,22 @@ def test_all_settings_applied_once(monkeypatch):
     monkeypatch.setattr(host_memory, "_glibc_mallopt", lambda: lambda *setting: calls.append(setting) or 1)
     assert host_memory.keep_freed_memory() is True and host_memory.keep_freed_memory() is True
     assert calls == list(host_memory.SETTINGS)
+
+
+def test_single_arena_is_applied_last_and_only_when_asked(monkeypatch):
+    for asked, expected in (
+        ("1", [*host_memory.SETTINGS, host_memory.SINGLE_ARENA]),
+        ("0", [*host_memory.SETTINGS]),
+    ):
+        calls = []
+        monkeypatch.setattr(host_memory, "_applied", False)
+        monkeypatch.setenv("AEJAX_KEEP_FREED_MEMORY", "1")
+        monkeypatch.setenv("AEJAX_SINGLE_ARENA", asked)
+        monkeypatch.setattr(
+            host_memory, "_glibc_mallopt", lambda seen=calls: lambda *setting: seen.append(setting) or 1
+        )
+        assert host_memory.keep_freed_memory() is True
+        assert calls == expected
 
 
 def test_turned_off_changes_nothing(monkeypatch):
