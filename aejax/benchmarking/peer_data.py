@@ -16,6 +16,7 @@ import gzip
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -111,6 +112,18 @@ def peer_arguments(description: str) -> argparse.ArgumentParser:
 def job_from_args(args: argparse.Namespace) -> Job:
     job = JOBS[args.job]
     return job._replace(epochs=args.epochs) if args.epochs > 0 else job
+
+
+def phase_record(started: float, loaded: float, ready: float, trained: float, *splits: Any) -> dict[str, Any]:
+    """What every peer reports of its phases (perf_counter marks; the test phase runs up to now) and the sizes
+    of its splits."""
+    return {
+        "data_seconds": loaded - started,
+        "setup_seconds": ready - loaded,
+        "train_seconds": trained - ready,
+        "test_seconds": time.perf_counter() - trained,
+        "sizes": [int(split.shape[0]) for split in splits],
+    }
 
 
 def emit(result: dict[str, Any]) -> None:

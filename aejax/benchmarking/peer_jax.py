@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import linen as nn
-from peer_data import emit, job_from_args, load_job_data, peer_arguments, steps_per_epoch
+from peer_data import emit, job_from_args, load_job_data, peer_arguments, phase_record, steps_per_epoch
 
 ACTIVATIONS = {"gelu": nn.gelu, "relu": nn.relu}
 
@@ -120,13 +120,9 @@ def main() -> None:
     test_mse = float(functions[2](best_params, jax.device_put(x_test)))
     record.update(
         test_mse=test_mse,
-        data_seconds=loaded - started,
-        setup_seconds=ready - loaded,
-        train_seconds=trained - ready,
-        test_seconds=time.perf_counter() - trained,
+        **phase_record(started, loaded, ready, trained, x_train, x_val, x_test),
         backend=jax.default_backend(),
         device=str(jax.devices()[0].device_kind),
-        sizes=[int(x_train.shape[0]), int(x_val.shape[0]), int(x_test.shape[0])],
     )
     emit(record)
 

@@ -16,7 +16,15 @@ import math
 import time
 
 import torch
-from peer_data import emit, job_from_args, learning_rate, load_job_data, peer_arguments, steps_per_epoch
+from peer_data import (
+    emit,
+    job_from_args,
+    learning_rate,
+    load_job_data,
+    peer_arguments,
+    phase_record,
+    steps_per_epoch,
+)
 from torch import nn
 
 # Adam's fused and multi-tensor (foreach) CPU kernels. Fused is the default: timed in one process in 15
@@ -102,14 +110,10 @@ def main() -> None:
         test_mse = nn.functional.mse_loss(model(x_test), x_test).item()
     record.update(
         test_mse=test_mse,
-        data_seconds=loaded - started,
-        setup_seconds=ready - loaded,
-        train_seconds=trained - ready,
-        test_seconds=time.perf_counter() - trained,
+        **phase_record(started, loaded, ready, trained, x_train, x_val, x_test),
         adam=args.adam,
         threads=torch.get_num_threads(),
         torch=torch.__version__,
-        sizes=[int(x_train.shape[0]), int(x_val.shape[0]), int(x_test.shape[0])],
     )
     emit(record)
 
