@@ -1,4 +1,5 @@
-"""The seven built-in families as `Family` records: autoencoder, vae, aae, vqvae, sequence, attention, capsule.
+"""The built-in families as `Family` records: autoencoder, vae, factorvae, aae, vqvae, sequence, attention,
+capsule.
 
 Each build function checks the settings it reads and returns the model; the hooks below carry what the
 generic trunk does differently for a family (see `aejax.families.record.Family`).
@@ -6,6 +7,7 @@ generic trunk does differently for a family (see `aejax.families.record.Family`)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -19,11 +21,13 @@ from aejax.families.settings import AttentionSettings, CapsuleSettings, Sequence
 from aejax.models.aae import AdversarialAutoencoder, AdversarialSpec
 from aejax.models.attention import AttentionAutoencoder
 from aejax.models.capsule import CapsuleAutoencoder
+from aejax.models.factor_vae import FactorVAESettings, FactorVariationalAutoencoder
 from aejax.models.registry import ModelSpec, build_autoencoder, build_decoder, build_encoder
 from aejax.models.sequence import SequenceAutoencoder
 from aejax.models.vae import LIKELIHOODS, VariationalAutoencoder, kl_to_standard_normal
 from aejax.models.vq import VQAutoencoder, codebook_statistics
 from aejax.training.adversarial import adversarial_evaluation, make_adversarial_train_step
+from aejax.training.factor_vae import factor_extras, make_factor_vae_train_step
 from aejax.training.state import adversarial_extras
 
 
@@ -50,8 +54,9 @@ def build_plain(spec: ModelSpec, settings: None, context: BuildContext) -> nn.Mo
     return build_autoencoder(spec, context.input_shape)
 
 
-def build_vae(spec: ModelSpec, settings: None, context: BuildContext) -> nn.Module:
-    require_plain_code(spec, "vae")
+def vae_fields(spec: ModelSpec, context: BuildContext, family: str = "vae") -> dict[str, Any]:
+    """The VariationalAutoencoder's fields from the shared spec, its likelihood checked."""
+    require_plain_code(spec, family)
     if context.likelihood not in LIKELIHOODS:
         raise ValueError(
             f"a VAE's loss.reconstruction is its likelihood: one of {', '.join(LIKELIHOODS)}; got "
@@ -64,15 +69,23 @@ def build_vae(spec: ModelSpec, settings: None, context: BuildContext) -> nn.Modu
     if context.gaussian_scale <= 0:
         raise ValueError(f"loss.gaussian_scale must be > 0, got {context.gaussian_scale}")
     shape = tuple(context.input_shape)
-    return VariationalAutoencoder(
-        encoder=build_encoder(spec, shape, 2 * spec.latent_dim),  # the head: mean and log-variance
-        decoder=build_decoder(spec, shape),
-        input_shape=shape,
-        latent_dim=spec.latent_dim,
-        output_activation=spec.output_activation,
-        likelihood=context.likelihood,
-        gaussian_scale=context.gaussian_scale,
-    )
+    return {
+        "encoder": build_encoder(spec, shape, 2 * spec.latent_dim),  # the head: mean and log-variance
+        "decoder": build_decoder(spec, shape),
+        "input_shape": shape,
+        "latent_dim": spec.latent_dim,
+        "output_activation": spec.output_activation,
+        "likelihood": context.likelihood,
+        "gaussian_scale": context.gaussian_scale,
+    }
+
+
+def build_vae(spec: ModelSpec, settings: None, context: BuildContext) -> nn.Module:
+    return VariationalAutoencoder(**vae_fields(spec, context))
+
+
+def build_factor_vae(spec: ModelSpec, settings: FactorVAESettings, context: BuildContext) -> nn.Module:
+    return FactorVariationalAutoencoder(**vae_fields(spec, context, "factorvae"), factor=settings)
 
 
 def build_aae(spec: ModelSpec, settings: AdversarialSpec, context: BuildContext) -> nn.Module:
@@ -190,7 +203,7 @@ def build_capsule(spec: ModelSpec, settings: CapsuleSettings, context: BuildCont
 
 
 # ---------------------------------------------------------------------------------------------- vae hooks
-def importance_weighted_loss(model, variables, x_input, objective, loss, aux, rngs):
+def importance_weighted_loss(model, variables, x_input, objective, loss, aux, rngs, output=None):
     """With loss.iwae_samples = k > 1 the k-sample bound (Burda et al. 2016) replaces reconstruction (+ KL)."""
     if objective.iwae_samples <= 1:
         return loss, aux
@@ -244,20 +257,37 @@ def aae_train_step(model, objective, schedule, *, log_norms: bool = True):
     return make_adversarial_train_step(model, objective, schedule, log_norms=log_norms)
 
 
+def factor_vae_train_step(model, objective, schedule, *, log_norms: bool = True):
+    return make_factor_vae_train_step(model, objective, schedule, family=FACTOR_VAE, log_norms=log_norms)
+
+
+VAE = Family(
+    name="vae",
+    build=build_vae,
+    adjust_loss=importance_weighted_loss,
+    eval_output=posterior_sample_output,
+    eval_terms=elbo_terms,
+    monitor="negative_elbo",
+    anomaly_term="negative_elbo",
+    split_metrics=vae_split_metrics,
+    generative=True,
+    variational=True,
+)
+# FactorVAE: the VAE's hooks, its own settings, step and extra state (the discriminator)
+FACTOR_VAE = dataclasses.replace(
+    VAE,
+    name="factorvae",
+    build=build_factor_vae,
+    settings=FactorVAESettings,
+    settings_block="model.factorvae",
+    train_step=factor_vae_train_step,
+    init_extras=factor_extras,
+)
+
 BUILTIN_FAMILIES = (
     Family(name="autoencoder", build=build_plain),
-    Family(
-        name="vae",
-        build=build_vae,
-        adjust_loss=importance_weighted_loss,
-        eval_output=posterior_sample_output,
-        eval_terms=elbo_terms,
-        monitor="negative_elbo",
-        anomaly_term="negative_elbo",
-        split_metrics=vae_split_metrics,
-        generative=True,
-        variational=True,
-    ),
+    VAE,
+    FACTOR_VAE,
     Family(
         name="aae",
         build=build_aae,

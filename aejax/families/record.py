@@ -39,8 +39,9 @@ class Family:
     train_step(model, objective, schedule, *, log_norms) -> step(state, batch) -> (state, metrics): the
         family's own jitted step; None trains with the generic step.
     init_extras(model, params, key) -> pytree kept in `TrainState.extras` (e.g. a discriminator).
-    adjust_loss(model, variables, x_input, objective, loss, aux, rngs) -> (loss, aux): a term of the generic
-        step's loss the family adds or replaces (the IWAE bound).
+    adjust_loss(model, variables, x_input, objective, loss, aux, rngs, output) -> (loss, aux): a term of the
+        generic step's loss the family adds or replaces (the IWAE bound; FactorVAE's TC term), `output` being
+        the training forward pass's output record.
     eval_output(model, variables, x, mask) -> output: the forward pass evaluation scores (default: the
         deterministic pass).
     eval_terms(output, per_example_reconstruction) -> {name: per-example array}: extra evaluation metrics

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from aejax._registry import import_object, lookup
 from aejax.models.vae import kl_to_standard_normal
+from aejax.objectives.disentangling import DISENTANGLING
 from aejax.objectives.forward import Forward
 from aejax.objectives.jacobian import hutchinson_frobenius_sq, jacobian_frobenius_sq
 
@@ -248,6 +249,7 @@ REGULARIZERS: dict[str, Regularizer] = {
     "weight_l2": weight_l2,
     "bias_l1": bias_l1,
     "bias_l2": bias_l2,
+    **DISENTANGLING,  # beta-TCVAE's three terms, DIP-VAE, annealed capacity
 }
 
 

@@ -156,7 +156,7 @@ def _make_loss_fn(state: TrainState, model: nn.Module, objective: Objective, hyp
         if adjust_loss is not None:
             variables = {"params": params, **state.model_state}
             rngs = {"latent": importance_key, "dropout": dropout_key}
-            loss, aux = adjust_loss(model, variables, x_input, objective, loss, aux, rngs)
+            loss, aux = adjust_loss(model, variables, x_input, objective, loss, aux, rngs, output)
         return loss, (aux, model_state)
 
     return loss_fn
