@@ -191,11 +191,36 @@ def load_sines(spec: SourceSpec) -> Dataset:
     return _from_pool(spec, "sines", x, None, value_range=None)
 
 
+def _load_factor_images(spec: SourceSpec, name: str, data) -> Dataset:
+    """A seeded subsample (split_seed) of distinct factor combinations of a GroundTruthData generator,
+    max_examples of them (20,000 if 0, capped at every combination), labelled by the `shape` factor."""
+    n = min(spec.max_examples or 20000, data.num_combinations)
+    indices = data.sample_distinct_factors(n, np.random.default_rng(spec.split_seed))
+    labels = indices[:, data.factor_names.index("shape")].astype(np.int32)
+    return _from_pool(spec, name, data.render(indices), labels)
+
+
+def load_dsprites(spec: SourceSpec) -> Dataset:
+    """Generated dSprites (aejax.data.factors.DSprites): (N, 64, 64, 1) binary images, y = shape (0..2)."""
+    from aejax.data.factors import DSprites
+
+    return _load_factor_images(spec, "dsprites", DSprites())
+
+
+def load_color_shapes(spec: SourceSpec) -> Dataset:
+    """Generated coloured 3-D-like scenes (aejax.data.factors.ColorShapes): (N, 32, 32, 3) RGB, y = shape."""
+    from aejax.data.factors import ColorShapes
+
+    return _load_factor_images(spec, "color_shapes", ColorShapes())
+
+
 SOURCES: dict[str, Callable[[SourceSpec], Dataset]] = {
     "digits": load_digits,
     "mnist": load_mnist,
     "npz": load_npz,
     "sines": load_sines,
+    "dsprites": load_dsprites,
+    "color_shapes": load_color_shapes,
 }
 
 
