@@ -140,3 +140,44 @@ def save_image_grid(
         image = np.clip(_as_image(images[i], display_shape), 0.0, 1.0)
         axes.flat[i].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
     return save_figure(fig, path)
+
+
+def save_traversals(
+    path: str | Path,
+    rows: np.ndarray,
+    display_shape: Sequence[int],
+    row_labels: Sequence[str],
+    title: str = "",
+) -> Path:
+    """Latent traversals: `rows` (units, steps, *example) drawn one unit per row, labelled on the left."""
+    units, steps = rows.shape[:2]
+    fig, axes = plt.subplots(units, steps, figsize=(0.9 * steps + 2.2, 0.9 * units + 0.4), squeeze=False)
+    for r in range(units):
+        for c in range(steps):
+            ax = axes[r, c]
+            image = np.clip(_as_image(rows[r, c], display_shape), 0.0, 1.0)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def save_metric_dots(path: str | Path, per_model: dict[str, dict[str, list[float]]], title: str = "") -> Path:
+    """One panel per metric: each model's per-seed values as dots and their mean as a bar."""
+    metrics = list(next(iter(per_model.values())))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
+    names = list(per_model)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, name in enumerate(names):
+            values = per_model[name][metric]
+            ax.bar(i, float(np.mean(values)), color="C0", alpha=0.35)
+            ax.plot([i] * len(values), values, "o", color="C0", markersize=4)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)

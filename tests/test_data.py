@@ -530,7 +530,7 @@ def test_tfds_needs_a_name():
 def test_unknown_source_lists_valid_ones():
     with pytest.raises(
         ValueError,
-        match=r"unknown data.source 'mnsit'; valid: digits, mnist, npz, sines, tfds:<name>, arrays",
+        match=r"unknown data.source 'mnsit'; valid: color_shapes, digits, dsprites, mnist, npz, sines, tfds:<name>, arrays",
     ):
         load_dataset(SourceSpec(source="mnsit"))
 

@@ -33,7 +33,8 @@ def _data() -> ml_collections.ConfigDict:
     data = ml_collections.ConfigDict()
     # digits | mnist | npz | sines (generated sums of sines: max_examples of them, 5000 if 0) | tfds:<name> |
     # arrays (arrays: passed to aejax.fit(data=...)) | movielens (a directory with u.data / ratings.dat /
-    # ratings.csv; read by the autorec task).
+    # ratings.csv; read by the autorec task) | dsprites | color_shapes (generated images with known factors,
+    # aejax.data.factors: max_examples distinct ones, 20,000 if 0).
     data.source = "digits"
     data.path = ""  # directory (mnist IDX files, tfds data_dir) or file (npz)
     data.val_fraction = 0.1  # used where the source has no validation split of its own
@@ -72,6 +73,7 @@ def _model() -> ml_collections.ConfigDict:
     # live in its block `model.<family>` below (the adversarial autoencoder's in `adversarial`).
     # autoencoder | vae (Gaussian q(z|x) with a standard normal prior; loss.reconstruction is the likelihood:
     # bernoulli | gaussian (fixed loss.gaussian_scale) | gaussian_learned (per-feature learned scale)) |
+    # factorvae (a VAE plus a discriminator's total-correlation penalty, Kim & Mnih 2018; model.factorvae) |
     # aae (adversarial autoencoder: a discriminator matches the codes to a prior; see `adversarial` below) |
     # vqvae (van den Oord et al. 2017; model.vqvae; add the vq_codebook and vq_commitment regularizers) |
     # sequence | attention | capsule (their blocks below).
@@ -106,6 +108,8 @@ def _model() -> ml_collections.ConfigDict:
     # A family's own settings live in its block `model.<family>`, added to this schema from the family's settings
     # dataclass (aejax/families/settings.py holds the built-in ones, with their defaults and meaning):
     #   model.vqvae: num_embeddings, embedding_dim
+    #   model.factorvae: gamma, discriminator_hidden, discriminator_activation, discriminator_learning_rate,
+    #     beta1, beta2 (aejax/models/factor_vae.py)
     #   model.sequence: cell (lstm | gru), hidden, layers, bidirectional, teacher_forcing, code_each_step
     #   model.attention: patch_size, model_dim, num_heads, layers, mlp_dim, num_memory, mask_ratio
     #   model.capsule: conv_features, conv_kernel, primary_channels, primary_dim, primary_kernel,
@@ -238,7 +242,7 @@ def _task() -> ml_collections.ConfigDict:
     """`config.task`: applications, run with `aejax task --config ... --workdir ...` (see aejax/tasks)."""
     task = ml_collections.ConfigDict()
     # reduce | features | anomaly | autorec | denoise | inpaint | segmentation | compress | hashing | ksparse |
-    # sequence_anomaly
+    # sequence_anomaly | disentangle
     task.name = "none"
     # reduce: one autoencoder per code size, next to PCA; compress: code sizes of the quantized models;
     # hashing: bits of the binary codes
@@ -260,6 +264,17 @@ def _task() -> ml_collections.ConfigDict:
     # ratings, then the model is retrained on all training ratings; () keeps the configured weight.
     task.l2_weights = ()
     task.val_ratio = 0.1
+    # disentangle: models trained on generated ground-truth data (data.source dsprites | color_shapes), each
+    # over task.seeds, scored by every metric of aejax.disentanglement (see aejax/tasks/disentangle.py)
+    task.models = ("vae", "beta_vae", "beta_tcvae", "factorvae", "dip_vae_i")
+    task.seeds = (0, 1, 2)
+    task.beta = 4.0  # beta_vae: weight of the KL
+    task.tc_beta = 6.0  # beta_tcvae: weight of the total correlation
+    task.factor_gamma = 35.0  # factorvae: weight of the discriminator's TC estimate
+    task.dip_weight = 10.0  # dip_vae_i / dip_vae_ii: lambda_od (lambda_d = 10 lambda_od for I, = lambda_od for II)
+    task.capacity = 25.0  # annealed_capacity: the KL target C in nats, reached at the last step
+    task.metric_examples = 10000  # codes of fresh samples for mig, sap, dci, modularity
+    task.score_examples = 5000  # beta_vae / factor_vae scores: training points (evaluation points: half)
     return task
 
 
