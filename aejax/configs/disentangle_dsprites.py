@@ -33,4 +33,6 @@ def get_config():
     config.eval.compare_pca = False
     config.eval.jacobian_examples = 0
     config.task.name = "disentangle"
+    config.task.metric_examples = 5000
+    config.task.score_examples = 1000
     return config
