@@ -40,7 +40,7 @@ def header(report: dict, config, meta: dict) -> str:
         f"{config.model.latent_dim} latent units, Bernoulli likelihood, Adam {config.train.learning_rate:g}, "
         f"batch {config.train.batch_size}, {config.train.epochs} epochs; seeds {report['seeds']}; metrics on "
         f"{config.task.metric_examples} fresh images (beta-VAE / FactorVAE scores: {config.task.score_examples} "
-        f"training points). Mean ± std over seeds; `seconds` is training and scoring of all seeds of a model. "
+        f"training points). Mean ± std over seeds; `seconds` is training (with each run's evaluation) and scoring, all seeds of a model. "
         f"All {len(report['models'])} models x {len(report['seeds'])} seeds: {report['wall_seconds'] / 60:.1f} "
         f"minutes ({meta['cpus']} CPUs, jax {meta['jax']}, scikit-learn {meta['sklearn']}, load average "
         f"{meta['load_before']:.1f} before the run). Best mean MIG: **{report['best_model']}**.\n\n"

@@ -45,7 +45,10 @@ def test_each_model_is_the_loss_of_its_paper(config):
         "kind": "ii",
     }
     capacity = regularizers("annealed_capacity")["capacity"]
-    assert capacity["capacity_steps"] == config.train.epochs * -(-1000 // config.train.batch_size)
+    assert capacity["capacity_steps"] == config.train.epochs * (
+        1000 // config.train.batch_size
+    )  # full batches
+    assert regularizers("dip_vae_i")["dip"]["kind"] == "i"
     assert set(MODELS) >= {"vae", "beta_vae", "beta_tcvae", "factorvae", "dip_vae_i"}
 
 

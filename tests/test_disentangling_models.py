@@ -99,6 +99,8 @@ def test_dip_covariance_against_numpy():
         off = np.sum(cov**2) - np.sum(np.diag(cov) ** 2)
         expected = off + ratio * np.sum((np.diag(cov) - 1) ** 2)
         assert float(dip_covariance(forward, kind=kind)) == pytest.approx(expected, rel=1e-4)
+    off_i = np.sum(cov_i**2) - np.sum(np.diag(cov_i) ** 2)
+    assert float(dip_covariance(forward, kind="i", diagonal_weight=0.0)) == pytest.approx(off_i, rel=1e-4)
     assert float(dip_covariance(forward, kind="i", diagonal_weight=2.0)) == pytest.approx(
         np.sum(cov_i**2) - np.sum(np.diag(cov_i) ** 2) + 2.0 * np.sum((np.diag(cov_i) - 1) ** 2), rel=1e-4
     )

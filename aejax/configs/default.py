@@ -271,7 +271,9 @@ def _task() -> ml_collections.ConfigDict:
     task.beta = 4.0  # beta_vae: weight of the KL
     task.tc_beta = 6.0  # beta_tcvae: weight of the total correlation
     task.factor_gamma = 35.0  # factorvae: weight of the discriminator's TC estimate
-    task.dip_weight = 10.0  # dip_vae_i / dip_vae_ii: lambda_od (lambda_d = 10 lambda_od for I, = lambda_od for II)
+    task.dip_weight = (
+        10.0  # dip_vae_i / dip_vae_ii: lambda_od (lambda_d = 10 lambda_od for I, = lambda_od for II)
+    )
     task.capacity = 25.0  # annealed_capacity: the KL target C in nats, reached at the last step
     task.metric_examples = 10000  # codes of fresh samples for mig, sap, dci, modularity
     task.score_examples = 5000  # beta_vae / factor_vae scores: training points (evaluation points: half)

@@ -92,16 +92,16 @@ def code_covariance(forward: Forward, kind: str) -> jax.Array:
     return covariance
 
 
-def dip_covariance(forward: Forward, *, kind: str = "i", diagonal_weight: float = 0.0) -> jax.Array:
+def dip_covariance(forward: Forward, *, kind: str = "i", diagonal_weight: float | None = None) -> jax.Array:
     """DIP-VAE's penalty: sum_{i != j} C_ij^2 + diagonal_weight * sum_i (C_ii - 1)^2, C from `code_covariance`.
 
-    The regularizer's weight is lambda_od of the paper; `diagonal_weight` is lambda_d / lambda_od, 0 giving
+    The regularizer's weight is lambda_od of the paper; `diagonal_weight` is lambda_d / lambda_od, None giving
     the paper's choice: 10 for DIP-VAE-I (kind 'i'), 1 for DIP-VAE-II (kind 'ii')."""
     if kind not in ("i", "ii"):
         raise ValueError(f"dip_covariance: kind must be 'i' or 'ii', got {kind!r}")
-    if diagonal_weight < 0:
+    if diagonal_weight is not None and diagonal_weight < 0:
         raise ValueError(f"dip_covariance: diagonal_weight must be >= 0, got {diagonal_weight}")
-    ratio = diagonal_weight or (10.0 if kind == "i" else 1.0)
+    ratio = (10.0 if kind == "i" else 1.0) if diagonal_weight is None else float(diagonal_weight)
     covariance = code_covariance(forward, kind)
     diagonal = jnp.diagonal(covariance)
     off_diagonal = jnp.sum(jnp.square(covariance)) - jnp.sum(jnp.square(diagonal))

@@ -31,6 +31,7 @@ from aejax.tasks.disentangle_report import (
     write_report_files,
 )
 from aejax.tasks.registry import register_task
+from aejax.training import TrainSpec
 
 GROUND_TRUTH: dict[str, Callable[[], GroundTruthData]] = {"dsprites": DSprites, "color_shapes": ColorShapes}
 KL = {"fn": "kl_standard_normal", "weight": 1.0}
@@ -73,7 +74,7 @@ def _dip(kind: str):
 
 def _annealed_capacity(config, task, n_train: int) -> None:
     """Burgess et al. (2018): 1000 |KL - C|, C rising to task.capacity nats over the whole run."""
-    steps = config.train.epochs * -(-n_train // config.train.batch_size)
+    steps = config.train.epochs * TrainSpec(**config.train.to_dict()).steps_per_epoch(n_train)
     capacity = {"max_capacity": float(task.capacity), "capacity_steps": int(max(1, steps))}
     config.loss.regularizers = {"capacity": {"fn": "kl_capacity", "weight": 1000.0, **capacity}}
 
@@ -141,7 +142,9 @@ def run_disentangle(
     models = {}
     for name in config.task.models:
         trained, seconds = train_model(config, name, dataset, workdir / name if workdir else None)
+        scoring = time.perf_counter()
         scores = [score_model(t, ground_truth, config) for t in trained]
+        seconds = {"train": seconds, "score": time.perf_counter() - scoring}
         models[name] = model_summary(trained, scores, seconds, workdir, name, ground_truth, config)
     report = {
         "task": "disentangle",

@@ -84,17 +84,20 @@ def normalized_mutual_info(codes: np.ndarray, indices: np.ndarray, num_bins: int
     return mi / np.maximum(entropy, 1e-12)[None, :]
 
 
-def model_summary(trained: list, scores: list, seconds: float, workdir, name: str, ground_truth, config):
-    """Mean and standard deviation over seeds of every metric, the per-seed scores, the time, and the
-    traversal picture of the seed with the best MIG (in workdir)."""
+def model_summary(trained: list, scores: list, seconds: dict, workdir, name: str, ground_truth, config):
+    """Mean and sample standard deviation (ddof 1) over seeds of every metric, the per-seed scores, the
+    seconds spent training (with each seed's evaluation in fit) and scoring all seeds, and the traversal
+    picture of the seed with the best MIG (in workdir)."""
     table = {m: [s[m] for s in scores] for m in METRIC_COLUMNS}
     best = int(np.argmax(table["mig"]))
     summary = {
         "seeds": [int(t.config.seed) for t in trained],
         "mean": {m: float(np.mean(v)) for m, v in table.items()},
-        "std": {m: float(np.std(v)) for m, v in table.items()},
+        "std": {m: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for m, v in table.items()},
         "per_seed": scores,
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds["train"] + seconds["score"], 1),
+        "train_seconds": round(seconds["train"], 1),
+        "score_seconds": round(seconds["score"], 1),
         "best_seed": int(trained[best].config.seed),
     }
     if workdir is not None:

@@ -8,7 +8,7 @@
    (`extras['discriminator_opt_state']`), through the adversarial autoencoder's `discriminator_update`.
    Like disentanglement_lib, the permuted codes come from the same batch (the paper draws a second batch).
 Keys: the step key is fold_in(state.rng, state.step) as in `train_step`; phase 2 splits fold_in(step_key, 7)
-into (dropout, latent draw, permutation).
+into (codes, permutation) and the codes key into (dropout, latent draw).
 """
 
 from __future__ import annotations
@@ -67,13 +67,14 @@ def with_total_correlation(family, discriminator_params, gamma: float):
 def sampled_codes(model: nn.Module, state: TrainState, x: jax.Array, key: jax.Array) -> jax.Array:
     """z ~ q(z|x) under the state's parameters (training mode, its own dropout and latent draws)."""
     dropout_key, latent_key = jax.random.split(key)
-    mean, log_variance = model.apply(
-        {"params": state.params, **state.model_state},
-        x,
-        train=True,
-        method="posterior",
-        rngs={"dropout": dropout_key},
-    )
+    variables = {"params": state.params, **state.model_state}
+    rngs = {"dropout": dropout_key}
+    if state.model_state:  # batch statistics update in training mode; this pass's update is dropped
+        (mean, log_variance), _ = model.apply(
+            variables, x, train=True, method="posterior", rngs=rngs, mutable=list(state.model_state)
+        )
+    else:
+        mean, log_variance = model.apply(variables, x, train=True, method="posterior", rngs=rngs)
     eps = jax.random.normal(latent_key, mean.shape, mean.dtype)
     return mean + jnp.exp(0.5 * log_variance) * eps
 

@@ -97,7 +97,8 @@ def train_step(
 
 
 # What each key folded from a step's key is for (the numbers fix the draws: changing one changes results).
-STEP_KEY_PURPOSES = {"corruption": 2, "binarize": 3, "latent": 4, "importance": 5}  # 6: the AAE's phases
+# 6: the AAE's phases; 7: FactorVAE's discriminator phase (aejax.training.factor_vae.PHASE_KEY)
+STEP_KEY_PURPOSES = {"corruption": 2, "binarize": 3, "latent": 4, "importance": 5}
 
 
 def _step_inputs(objective: Objective, x: jax.Array, step_key: jax.Array) -> tuple[jax.Array, jax.Array]:
