@@ -86,3 +86,23 @@ def test_unknown_model_and_data_without_factors_are_refused_before_training(conf
     with pytest.raises(ValueError, match=r"data\.source must be one of dsprites, color_shapes"):
         run_task(config, tmp_path)
     assert not [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")]  # nothing trained
+
+
+@pytest.mark.slow
+def test_color_shapes_study_scores_against_its_six_factors(config, tmp_path):
+    config.data.source = "color_shapes"
+    config.task.models = ("dip_vae_ii",)
+    config.task.seeds = (3,)
+    report = run_task(config, tmp_path)
+    model = report["models"]["dip_vae_ii"]
+    assert report["factors"] == {
+        "floor_hue": 10,
+        "wall_hue": 10,
+        "object_hue": 10,
+        "shape": 3,
+        "scale": 6,
+        "pos_x": 8,
+    }
+    assert model["seeds"] == [3] and model["std"]["mig"] == 0.0
+    assert np.shape(model["per_seed"][0]["unit_factor_mi"]) == (4, 6)
+    assert (tmp_path / "dip_vae_ii" / "member_0" / "results.json").is_file()
