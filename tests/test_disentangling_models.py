@@ -174,7 +174,7 @@ def test_factor_vae_at_gamma_zero_trains_the_vae(factor_config):
     )
 
 
-def test_factor_vae_step_learns_the_discriminator_and_resumes(factor_config, tmp_path):
+def test_factor_vae_step_trains_the_discriminator_and_reloads_it(factor_config, tmp_path):
     factor_config.model.factorvae.gamma = 5.0
     factor_config.model.factorvae.discriminator_learning_rate = 1e-3
     factor_config.train.epochs = 3
