@@ -197,3 +197,24 @@ def test_factor_vae_settings_are_checked(factor_config):
     factor_config.model.factorvae.beta2 = 1.5
     with pytest.raises(ValueError, match="beta1, beta2"):
         aejax.fit(factor_config)
+
+
+@pytest.mark.parametrize("family", ["aae", "factorvae"])
+def test_discriminator_families_train_conv_models_with_batch_norm(tiny_config, family):
+    config = tiny_config
+    config.data.flatten = False
+    config.model.family = family
+    config.model.encoder = config.model.decoder = "conv"
+    config.model.conv_features = (8,)
+    config.model.norm = "batch"
+    config.model.factorvae.discriminator_hidden = (16,)
+    config.adversarial.discriminator_hidden = (16,)
+    if family == "factorvae":
+        config.loss.reconstruction = "bernoulli"
+        config.loss.regularizers = {"kl": {"fn": "kl_standard_normal", "weight": 1.0}}
+    config.train.epochs = 1
+    config.eval.compare_pca = False
+    config.eval.jacobian_examples = 0
+    trained = aejax.fit(config)
+    assert "batch_stats" in trained.state.model_state
+    assert np.isfinite(trained.results["test"]["mse"])

@@ -37,9 +37,13 @@ def sigmoid_cross_entropy(logits: jax.Array, label: float) -> jax.Array:
 
 
 def encode(model: nn.Module, params, model_state, x: jax.Array, dropout_key: jax.Array) -> jax.Array:
-    return model.apply(
-        {"params": params, **model_state}, x, train=True, method="encode", rngs={"dropout": dropout_key}
-    )
+    """Codes in training mode; batch statistics (model.norm='batch') normalize with this batch, and the running
+    averages this pass would update are dropped (the reconstruction phase updated them already)."""
+    variables, rngs = {"params": params, **model_state}, {"dropout": dropout_key}
+    if model_state:
+        z, _ = model.apply(variables, x, train=True, method="encode", rngs=rngs, mutable=list(model_state))
+        return z
+    return model.apply(variables, x, train=True, method="encode", rngs=rngs)
 
 
 def discriminate(model: nn.Module, discriminator_params, z: jax.Array) -> jax.Array:
