@@ -161,7 +161,9 @@ def test_movielens_source_is_only_for_the_autorec_task(tiny_config):
     with pytest.raises(ValueError, match=r"task\.name='autorec'"):
         aejax.fit(tiny_config)
     tiny_config.task.name = "none"
-    with pytest.raises(ValueError, match="set it to one of: anomaly, autorec, compress, denoise, disentangle, features"):
+    with pytest.raises(
+        ValueError, match="set it to one of: anomaly, autorec, compress, denoise, disentangle, features"
+    ):
         aejax.run_task(tiny_config)
 
 
