@@ -40,6 +40,7 @@ from aejax.training.loop import EpochLoop
 from aejax.training.members import Members, check_early_stopping
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import Placement, single_process_only
+from aejax.training.run_log import RunLog
 from aejax.training.stepper import StepPlan, make_stepper
 from aejax.workdir_lock import workdir_lock
 
@@ -222,7 +223,7 @@ def _sweep_files(
         member_dir = workdir / f"member_{i}"
         member_dir.mkdir(parents=True, exist_ok=True)
         write_run_files(member_dir, member, dataset.input_shape, dataset.display_shape, total_steps)
-        logs.append(MetricsLog(member_dir / "metrics.jsonl"))
+        logs.append(RunLog(member_dir, member.train.writers))
     return Checkpointer(workdir / "sweep_checkpoints", max_to_keep=2), logs
 
 

@@ -28,6 +28,7 @@ from aejax.training.checkpoint import Checkpointer, best_tree
 from aejax.training.members import EarlyStopping, Members, check_early_stopping, monitored
 from aejax.training.metrics_log import MetricsLog
 from aejax.training.parallel import Placement, check_processes_agree, is_primary, process_local
+from aejax.training.run_log import RunLog
 from aejax.training.specs import (
     CheckpointSpec,
     TrainSpec,
@@ -532,7 +533,7 @@ def run_training(
         placement=placement,
         members=Members((seed,)),
         checkpointer=Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None,
-        logs=[MetricsLog(workdir / "metrics.jsonl") if workdir and is_primary() else None],
+        logs=[RunLog(workdir, train.writers) if workdir and is_primary() else None],
     )
     try:
         state = loop.resume(state)

@@ -34,12 +34,16 @@ class TrainSpec:
     log_every_steps: int = 25
     log_norms: bool = True
     progress: bool = True
+    writers: tuple[str, ...] = ("tensorboard",)  # beside metrics.jsonl (aejax.training.run_log.WRITERS)
     backend: str = "auto"  # auto | single | sharded | pmap (aejax.training.parallel)
     steps_per_dispatch: int = 0  # > 1: that many steps in one lax.scan over device-resident data; 0: auto
     # > 0: gradients over slices of this many examples in a lax.scan, averaged (= batch_size: off); 0: auto
     microbatch_size: int = 0
 
     def __post_init__(self):
+        from aejax.training.run_log import check_writers
+
+        object.__setattr__(self, "writers", check_writers(self.writers))
         for name in ("epochs", "batch_size", "eval_batch_size", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
