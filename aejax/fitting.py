@@ -31,6 +31,7 @@ from aejax.trained import (
     write_run_files,
 )
 from aejax.training import CheckpointSpec, TrainSpec, count_params, run_training
+from aejax.training.eval_pictures import make_eval_pictures
 from aejax.training.metrics_log import MetricsLog, write_atomic
 from aejax.training.parallel import check_processes_agree, is_primary
 from aejax.training.run_files import check_workdir_writable
@@ -155,6 +156,7 @@ def _fit(
         init_params=init_params,
         y_train=dataset.y_train,
         family=get_family(config.model.family),
+        pictures=_eval_pictures(config, dataset, model),
     )
     trained = Trained(
         model=model,
@@ -230,6 +232,15 @@ def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[st
     if trained.family.split_metrics is not None:  # e.g. a VAE's NLL, a VQ-VAE's codebook use, an AAE's MMD
         metrics.update(trained.family.split_metrics(trained, x, metrics))
     return metrics
+
+
+def _eval_pictures(config: ml_collections.ConfigDict, dataset: Dataset, model):
+    """The pictures drawn at each validation for writers that take images (none without validation data)."""
+    if dataset.x_val is None or dataset.x_val.shape[0] == 0:
+        return None
+    family = get_family(config.model.family)
+    count = min(8, config.eval.num_images)
+    return make_eval_pictures(model, family, dataset.x_val, dataset.display_shape, config.seed, count)
 
 
 def draw_pictures(trained: Trained, dataset: Dataset, records: list[dict[str, Any]]) -> list[Path]:

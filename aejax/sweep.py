@@ -199,6 +199,9 @@ def _train_members(
     finally:
         if checkpointer is not None:
             checkpointer.close()
+        for log in logs:
+            if log is not None:
+                log.close()
 
 
 def _check_sweepable(family: Family, objective) -> None:

@@ -75,5 +75,64 @@ def test_writers_are_configurable(tmp_path, tiny_config):
     tiny_config.train.writers = ()
     aejax.fit(tiny_config, workdir=tmp_path)
     assert (tmp_path / "metrics.jsonl").is_file() and not (tmp_path / "tensorboard").exists()
-    with pytest.raises(ValueError, match=r"unknown train\.writers \['wandb'\]; valid: tensorboard"):
+    with pytest.raises(
+        ValueError, match=r"unknown train\.writers \['wandb'\]; valid: jsonl, tensorboard, mlflow"
+    ):
         RunLog(tmp_path, ("wandb",))
+
+
+def _tags_and_steps(events):
+    return sorted((tag, e.step) for e in events for tag in [*e.scalars, *e.images])
+
+
+def _kill_at_val(monkeypatch, step):
+    original = MetricsLog.append
+
+    def crash(self, record):
+        if record["step"] == step and record["split"] == "val":
+            raise KeyboardInterrupt("killed")
+        original(self, record)
+
+    monkeypatch.setattr(MetricsLog, "append", crash)
+    return original
+
+
+def test_evaluation_pictures_and_a_resumed_run_append_each_step_once(tmp_path, tiny_config, monkeypatch):
+    tiny_config.train.epochs = 4
+    tiny_config.checkpoint.every_epochs = 1
+    whole = aejax.fit(tiny_config, workdir=tmp_path / "whole")
+    per_epoch = whole.results["steps"] // 4
+    original = _kill_at_val(monkeypatch, 3 * per_epoch)  # after the epoch-2 save and epoch 3's train records
+    with pytest.raises(KeyboardInterrupt):
+        aejax.fit(tiny_config, workdir=tmp_path / "resumed")
+    monkeypatch.setattr(MetricsLog, "append", original)
+    resumed = aejax.fit(tiny_config, workdir=tmp_path / "resumed")
+    assert resumed.results["resumed_from"] == 2 * per_epoch
+    events = {name: TensorBoardLog(tmp_path / name / "tensorboard").events() for name in ("whole", "resumed")}
+    seen = _tags_and_steps(events["resumed"])
+    assert seen == _tags_and_steps(events["whole"]) and len(seen) == len(set(seen))  # nothing twice
+    images = [(e.step, tag, png) for e in events["resumed"] for tag, png in e.images.items()]
+    assert [(step, tag) for step, tag, _ in images] == [
+        (k * per_epoch, "val/reconstructions") for k in range(1, 5)
+    ]
+    from PIL import Image
+
+    picture = np.asarray(Image.open(__import__("io").BytesIO(images[-1][2])))
+    assert picture.shape == (
+        2 * 8 + 1,
+        8 * 8 + 7,
+    )  # 8 validation digits over their reconstructions, 1-px gaps
+    val = aejax.get_dataset(tiny_config).x_val[:8]
+    np.testing.assert_allclose(picture[:8, :8] / 255, val[0].reshape(8, 8), atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(
+        picture[9:, :8] / 255, np.clip(resumed.reconstruct(val[:1])[0], 0, 1).reshape(8, 8), atol=1 / 255
+    )
+
+
+def test_a_generative_family_also_shows_samples(tmp_path, tiny_config):
+    tiny_config.model.family = "vae"
+    tiny_config.loss.reconstruction = "bernoulli"
+    tiny_config.loss.regularizers = {"kl": {"fn": "kl_standard_normal", "weight": 1.0}}
+    aejax.fit(tiny_config, workdir=tmp_path)
+    tags = {tag for e in TensorBoardLog(tmp_path / "tensorboard").events() for tag in e.images}
+    assert tags == {"val/reconstructions", "val/samples"}

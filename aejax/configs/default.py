@@ -194,8 +194,12 @@ def _train() -> ml_collections.ConfigDict:
     train.log_every_steps = 25
     train.log_norms = True  # grad/param norms in the metrics (about 15% of a small model's step on CPU)
     train.progress = True
-    # Metric writers beside metrics.jsonl (always written): tensorboard (event files in workdir/tensorboard:
-    # scalars `<split>/<metric>` at each logging point and evaluation; no TensorFlow needed). () for none.
+    # Metric writers beside metrics.jsonl (always written; "jsonl" may be named): tensorboard (event files in
+    # workdir/tensorboard: scalars `<split>/<metric>` at each logging point and validation, and pictures of
+    # validation examples over their reconstructions, plus prior samples for generative families, at each
+    # validation; no TensorFlow needed); mlflow (one MLflow run per workdir, when MLflow is installed:
+    # MLFLOW_TRACKING_URI, else a file store in workdir/mlruns). A resumed run appends each step once. ()
+    # for none.
     train.writers = ("tensorboard",)
     # Data parallelism (aejax/training/parallel.py): auto (sharded over a ("data",) mesh when several accelerator
     # devices are visible, else single) | single | sharded | pmap. The batch size must divide by the devices.

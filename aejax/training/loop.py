@@ -8,6 +8,7 @@ moment and restarted ends with the same bits as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -47,6 +48,9 @@ from aejax.training.steps import (
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or Inf loss; the message names the step and the last good checkpoint."""
+
+
+logger = logging.getLogger("aejax")
 
 
 def device_batches(x: np.ndarray, batch_size: int) -> list[tuple[jax.Array, jax.Array]]:
@@ -122,6 +126,8 @@ class EpochLoop:
     logs: list[MetricsLog | None] | None = None
     desc: str = "train"
     monitor: str = "reconstruction"  # the validation metric early stopping watches (a family's `monitor`)
+    # pictures of a member's state for the writers that take images, drawn at each validation
+    pictures: Callable[[TrainState], dict[str, np.ndarray]] | None = None
 
     def __post_init__(self):
         check_early_stopping(self.train, self.x_val)
@@ -373,6 +379,7 @@ class EpochLoop:
                 self.eval_fn, self.members.select(host, member), self.val_batches, self.train.eval_batch_size
             )
             self._emit(member, {"split": "val", "step": self.step, "epoch": epoch, **val})
+            self._draw(member, self.members.select(host, member))
             if self.stoppers[member].update(monitored(val, self.monitor), epoch):
                 self.stopped[member] = stopped_now = True
         improved = [m for m, stopper in enumerate(self.stoppers) if stopper.best_epoch == epoch]
@@ -381,6 +388,20 @@ class EpochLoop:
             for member in improved:
                 self.kept[member] = True
         return stopped_now
+
+    def _draw(self, member: int, state: TrainState) -> None:
+        """The evaluation pictures into the member's writers that take images. Pictures a model cannot draw
+        (an error) are switched off with a warning rather than ending the run."""
+        log = self.logs[member]
+        if self.pictures is None or log is None or not getattr(log, "takes_images", False):
+            return
+        try:
+            images = self.pictures(state)
+        except Exception as err:  # pictures are a view of the run, never a reason to lose it
+            logger.warning("evaluation pictures switched off: %s: %s", type(err).__name__, err)
+            self.pictures = None
+            return
+        log.append_images(self.step, images)
 
     def _checkpoint(self, state: TrainState, *, done: bool) -> None:
         """An asynchronous save: the copy of the state to the host blocks (counted in checkpoint_seconds),
@@ -503,6 +524,7 @@ def run_training(
     init_params: Any = None,
     y_train: np.ndarray | None = None,
     family: Any = None,
+    pictures: Callable[[TrainState], dict[str, np.ndarray]] | None = None,
 ) -> TrainResult:
     """Train (or resume) and return the final state; writes checkpoints and metrics when `workdir` is set.
 
@@ -510,6 +532,8 @@ def run_training(
     weights from greedy layer-wise pretraining; a resumed run takes its parameters from the checkpoint.
     `y_train` (integer labels) goes into every batch as 'y' when the objective needs labels. `family` (the
     model's aejax.families.Family) hands in its own step, extra state, loss and evaluation pieces.
+    `pictures` (aejax.training.eval_pictures) draws images of the state at each validation for the metric
+    writers that take them (TensorBoard, MLflow).
 
     One of several jax.distributed processes runs this on the same global batches (the order depends on the
     seed alone): the steps and checkpoint saves are collective, process 0 alone writes the metrics log, and
@@ -534,6 +558,7 @@ def run_training(
         members=Members((seed,)),
         checkpointer=Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None,
         logs=[RunLog(workdir, train.writers) if workdir and is_primary() else None],
+        pictures=pictures,
     )
     try:
         state = loop.resume(state)
@@ -543,6 +568,9 @@ def run_training(
         closing = time.perf_counter()
         if loop.checkpointer is not None:
             loop.checkpointer.close()  # waits for the last save's write
+        for log in loop.logs:
+            if log is not None:
+                log.close()
     waited = time.perf_counter() - closing
     return dataclasses.replace(
         result,

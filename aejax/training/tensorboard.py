@@ -9,18 +9,18 @@ fields TensorBoard reads for scalars and images are encoded here:
     Summary.Value: tag = 1 (string), simple_value = 2 (float), image = 4
     Summary.Image: height = 1, width = 2, colorspace = 3 (int32), encoded_image_string = 4 (PNG bytes)
 
-`TensorBoardLog` has the interface of `MetricsLog` (append a record, truncate after a step), so the training
-loop writes both from the same records.
+`TensorBoardLog` is a metric writer (aejax.training.run_log): append a record, append images, truncate after a
+step, close, so the training loop writes it and `metrics.jsonl` from the same records.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import socket
 import struct
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +80,29 @@ def _uint(number: int, value: int) -> bytes:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """A (H, W), (H, W, 1) or (H, W, 3) image with values in [0, 1] as PNG bytes."""
-    import matplotlib.image
-
-    array = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+    """A (H, W), (H, W, 1) or (H, W, 3) image with values in [0, 1] as 8-bit PNG bytes (grey or RGB): the
+    signature, IHDR, one zlib-compressed IDAT of unfiltered scanlines and IEND (PNG specification, 2nd ed.)."""
+    array = np.asarray(image, np.float32)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    buffer = io.BytesIO()
-    matplotlib.image.imsave(
-        buffer, array, cmap="gray" if array.ndim == 2 else None, vmin=0.0, vmax=1.0, format="png"
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise ValueError(f"an image is (H, W), (H, W, 1) or (H, W, 3), got shape {array.shape}")
+    pixels = np.round(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255).astype(np.uint8)
+    height, width = pixels.shape[:2]
+    rows = pixels.reshape(height, -1)
+    scanlines = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    colour = 0 if pixels.ndim == 2 else 2
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(scanlines))
+        + chunk(b"IEND", b"")
     )
-    return buffer.getvalue()
 
 
 def scalar_value(tag: str, value: float) -> bytes:
@@ -98,9 +110,10 @@ def scalar_value(tag: str, value: float) -> bytes:
 
 
 def image_value(tag: str, image: np.ndarray) -> bytes:
-    """A Summary.Value holding one image (drawn as PNG, stored RGBA as matplotlib writes it)."""
-    height, width = np.asarray(image).shape[:2]
-    encoded = _uint(1, height) + _uint(2, width) + _uint(3, 4) + _field(4, 2, png_bytes(image))
+    """A Summary.Value holding one image as PNG (colorspace 1: grey, 3: RGB)."""
+    shape = np.asarray(image).shape
+    colorspace = 3 if len(shape) == 3 and shape[-1] == 3 else 1
+    encoded = _uint(1, shape[0]) + _uint(2, shape[1]) + _uint(3, colorspace) + _field(4, 2, png_bytes(image))
     return _field(1, 2, tag.encode()) + _field(4, 2, encoded)
 
 
@@ -237,6 +250,9 @@ class TensorBoardLog:
     def append_images(self, step: int, images: dict[str, np.ndarray]) -> None:
         """Images (H, W[, C]) in [0, 1] by tag, at `step` (e.g. reconstructions at an evaluation)."""
         self._write([event_bytes(step, [image_value(tag, image) for tag, image in sorted(images.items())])])
+
+    def close(self) -> None:
+        """Nothing to release: every append opens, writes and closes the file."""
 
     def truncate_after(self, step: int) -> None:
         """Keep the events up to `step` in one new file and remove the others (a resumed run then appends the
