@@ -10,6 +10,7 @@ from conftest import REPO
 
 from aejax import cli
 
+NOT_SCALARS = ("split", "step", "epoch")
 FAST = ["--config.train.epochs=2", "--config.train.progress=False", "--config.model.hidden=(32,)"]
 
 
@@ -21,6 +22,21 @@ def test_train_eval_info_in_process(tmp_path, capsys):
     assert "test MSE per feature: autoencoder" in out and "PCA (12 components)" in out
     assert re.search(r"time: startup [\d.]+ s, training [\d.]+ s \(of which checkpoints [\d.]+ s\)", out)
     assert (workdir / "reconstructions.png").exists() and (workdir / "loss_curves.png").exists()
+    # TensorBoard's own reader finds every scalar of metrics.jsonl at its step, and nothing else
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    reader = EventAccumulator(str(workdir / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    reader.Reload()
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    expected = {
+        (f"{r['split']}/{k}", r["step"], v) for r in records for k, v in r.items() if k not in NOT_SCALARS
+    }
+    scalars = {(tag, e.step, e.value) for tag in reader.Tags()["scalars"] for e in reader.Scalars(tag)}
+    assert {(t, s) for t, s, _ in scalars} == {(t, s) for t, s, _ in expected}
+    assert sorted(v for *_, v in scalars) == pytest.approx(sorted(float(v) for *_, v in expected), rel=1e-6)
+    assert [e.step for e in reader.Images("val/reconstructions")] == [
+        r["step"] for r in records if r["split"] == "val"
+    ]
 
     assert cli.main(["eval", "--workdir", str(workdir)]) == 0
     metrics = json.loads(capsys.readouterr().out)
