@@ -235,8 +235,9 @@ def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[st
 
 
 def _eval_pictures(config: ml_collections.ConfigDict, dataset: Dataset, model):
-    """The pictures drawn at each validation for writers that take images (none without validation data)."""
-    if dataset.x_val is None or dataset.x_val.shape[0] == 0:
+    """The pictures drawn at each validation for writers that take images (none without validation data or
+    with eval.plots off)."""
+    if not config.eval.plots or dataset.x_val is None or dataset.x_val.shape[0] == 0:
         return None
     family = get_family(config.model.family)
     count = min(8, config.eval.num_images)

@@ -86,6 +86,7 @@ def test_a_killed_and_resumed_run_logs_every_step_once_into_one_mlflow_run(
     tiny_config.train.epochs = 3
     tiny_config.checkpoint.every_epochs = 1
     tiny_config.train.writers = ("jsonl", "mlflow")
+    tiny_config.eval.plots = True
     original = MetricsLog.append
     kill_at = {}
 

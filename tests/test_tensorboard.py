@@ -100,6 +100,7 @@ def _kill_at_val(monkeypatch, step):
 def test_evaluation_pictures_and_a_resumed_run_append_each_step_once(tmp_path, tiny_config, monkeypatch):
     tiny_config.train.epochs = 4
     tiny_config.checkpoint.every_epochs = 1
+    tiny_config.eval.plots = True
     whole = aejax.fit(tiny_config, workdir=tmp_path / "whole")
     per_epoch = whole.results["steps"] // 4
     original = _kill_at_val(monkeypatch, 3 * per_epoch)  # after the epoch-2 save and epoch 3's train records
@@ -131,6 +132,7 @@ def test_evaluation_pictures_and_a_resumed_run_append_each_step_once(tmp_path, t
 
 def test_a_generative_family_also_shows_samples(tmp_path, tiny_config):
     tiny_config.model.family = "vae"
+    tiny_config.eval.plots = True
     tiny_config.loss.reconstruction = "bernoulli"
     tiny_config.loss.regularizers = {"kl": {"fn": "kl_standard_normal", "weight": 1.0}}
     aejax.fit(tiny_config, workdir=tmp_path)

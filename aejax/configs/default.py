@@ -195,7 +195,7 @@ def _train() -> ml_collections.ConfigDict:
     train.log_norms = True  # grad/param norms in the metrics (about 15% of a small model's step on CPU)
     train.progress = True
     # Metric writers beside metrics.jsonl (always written; "jsonl" may be named): tensorboard (event files in
-    # workdir/tensorboard: scalars `<split>/<metric>` at each logging point and validation, and pictures of
+    # workdir/tensorboard: scalars `<split>/<metric>` at each logging point and validation, and (with eval.plots) pictures of
     # validation examples over their reconstructions, plus prior samples for generative families, at each
     # validation; no TensorFlow needed); mlflow (one MLflow run per workdir, when MLflow is installed:
     # MLFLOW_TRACKING_URI, else a file store in workdir/mlruns). A resumed run appends each step once. ()
