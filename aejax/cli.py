@@ -6,6 +6,8 @@ aejax info --workdir runs/ae_digits
 aejax task --config experiments/autorec_ml100k.py --workdir runs/autorec   (task.name: see aejax.tasks.TASKS)
 aejax bench [--batch-sizes 128 1024] [--readme README.md]                 (train-step throughput, aejax/bench.py)
 aejax bench --end-to-end [--rounds 3] [--readme README.md]     (time to a trained model, aejax/benchmarking)
+aejax export --workdir runs/ae_digits --what encode|decode|reconstruct|score --format stablehlo|onnx --out F
+                                                           (a self-contained file and F.json, aejax/export)
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def _parser(bench_arguments: bool = True) -> argparse.ArgumentParser:
     task = sub.add_parser("task", help="run the application named by config.task.name; prints its report")
     task.add_argument("--config", required=True, help="experiment file (experiments/*.py) or its name")
     task.add_argument("--workdir", required=True)
+    _add_export_parser(sub)
     bench = sub.add_parser("bench", help="measure train-step throughput; writes JSON and a markdown table")
     if bench_arguments:
         from aejax.bench import add_arguments
@@ -88,6 +91,42 @@ def _parser(bench_arguments: bool = True) -> argparse.ArgumentParser:
         )
         end_to_end.add_arguments(bench)  # --out and --readme: the step benchmark's, shared
     return parser
+
+
+EXPORT_HELP = """\
+Writes one function of the trained model (what Trained.encode/decode/reconstruct/score computes) in float32
+with the weights baked in and any batch size, and OUT.json saying the input shape (without the batch), dtype,
+output shape, jax version and family. Run it without aejax:
+
+  stablehlo (plain jax):  exported = jax.export.deserialize(open(OUT, "rb").read()); y = exported.call(x)
+  onnx (opset 18):        (y,) = onnxruntime.InferenceSession(OUT).run(None, {"x": x})
+
+x: float32 (batch, *input_shape). What cannot export (a VAE's score or a recurrent model to ONNX, ...) exits
+with status 2 and says why (aejax.export.ExportError)."""
+
+
+def _add_export_parser(sub) -> None:
+    export = sub.add_parser(
+        "export",
+        help="write a trained model's encode/decode/reconstruct/score as a StableHLO or ONNX file",
+        description=EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("--workdir", required=True, help="a trained workdir (aejax train)")
+    export.add_argument("--what", required=True, choices=("encode", "decode", "reconstruct", "score"))
+    export.add_argument("--format", required=True, choices=("stablehlo", "onnx"))
+    export.add_argument("--out", required=True, help="the file to write; its description goes to OUT.json")
+
+
+def export_command(args: argparse.Namespace, overrides: Sequence[str]) -> None:
+    """`aejax export`: the workdir's model's function to a file and its JSON sidecar (aejax/export)."""
+    import aejax
+
+    if overrides:
+        raise ValueError("aejax export takes no --config.* overrides")
+    record = aejax.load(args.workdir).export(args.what, args.format, args.out)
+    print(json.dumps(record, indent=2))
+    print(f"wrote {args.out} and {args.out}.json")
 
 
 def join_processes(
@@ -316,8 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report = task_command(args.config, args.workdir, overrides)
             print("\n".join(task_lines(report["task"], report)))
             print(f"workdir: {args.workdir} ({report['task']}.json and pictures)")
-        elif args.command == "bench":
-            bench_command(args, overrides)
+        elif args.command in ("bench", "export"):  # commands that read their own flags
+            {"bench": bench_command, "export": export_command}[args.command](args, overrides)
         elif args.command == "eval":
             metrics = eval_command(args.workdir, args.split, overrides)
             print(json.dumps({k: v for k, v in metrics.items() if k != "tasks"}, indent=2))

@@ -318,6 +318,15 @@ class Trained:
         x = self._check(x, self.input_shape, "evaluate")
         return evaluate(self._fns["eval_step"], self.state, x, self.batch_size)
 
+    def export(self, what: str, format: str, out: str | Path) -> dict[str, Any]:
+        """Write `what` (encode, decode, reconstruct or score) as a self-contained float32 file with a symbolic
+        batch dimension: `format` 'stablehlo' (jax.export, loadable with plain jax) or 'onnx' (opset 18), plus
+        a JSON sidecar `<out>.json` (see aejax.export); returns the sidecar's record. Raises
+        aejax.export.ExportError for what cannot export."""
+        from aejax.export import export_trained
+
+        return export_trained(self, what, format, out)
+
     def save(self, directory: str | Path) -> Path:
         """Write config, run description and a checkpoint of the state; `aejax.load(directory)` reads it."""
         directory = Path(directory)
