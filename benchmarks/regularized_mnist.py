@@ -17,12 +17,8 @@ import shutil
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
-
-import aejax
-from aejax.objectives import Corruption
-from aejax.training.metrics_log import replace_between_markers
+# aejax, jax and numpy are imported where they are used: `markdown` renders the committed JSON without them
+# (benchmarks/reproduce.py, tests/test_readme_tables.py).
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = (  # (experiment config, what it shows)
@@ -36,13 +32,17 @@ RUNS = (  # (experiment config, what it shows)
     ("cae_hutchinson_mnist", "contractive, Hutchinson (1 jvp)"),
     ("stacked_mnist", "stacked: greedy layer-wise + fine-tune"),
 )
-NOISE = Corruption(kind="gaussian", std=0.3, clip=True)
 MARKERS = ("<!-- regularized-table:start -->", "<!-- regularized-table:end -->")
 
 
 def measure(
     name: str, runs_dir: Path, data_path: str, fresh: bool, progress: bool, previous: dict | None
 ) -> dict:
+    import numpy as np
+
+    import aejax
+    from aejax.objectives import Corruption
+
     config = aejax.get_config(name)
     config.data.path = data_path
     config.train.progress = progress
@@ -55,7 +55,7 @@ def measure(
     x_test = aejax.get_dataset(config).x_test
     test = trained.results["test"]
     stats = trained.code_statistics(x_test)
-    noisy = trained.denoising(x_test, NOISE, seed=0)
+    noisy = trained.denoising(x_test, Corruption(kind="gaussian", std=0.3, clip=True), seed=0)
     own = trained.denoising(x_test, seed=0) if trained.objective.corruption.active else None
     jacobian = trained.jacobian_norm(x_test[:1000])
     pretrain = trained.results.get("pretrain") or []
@@ -115,6 +115,8 @@ def markdown(rows: list[dict], descriptions: dict[str, str]) -> str:
 
 
 def update_readme(table: str, readme: Path) -> None:
+    from aejax.training.metrics_log import replace_between_markers
+
     replace_between_markers(readme, MARKERS, table)
 
 
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    import jax
+
     if not Path(args.data_path).is_dir():
         raise SystemExit(f"MNIST IDX directory {args.data_path!r} not found; pass --data-path")
     descriptions = dict(RUNS)

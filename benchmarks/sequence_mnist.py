@@ -17,14 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aejax  # noqa: E402
-from aejax.tasks.features import probe_accuracies  # noqa: E402
-from aejax.training.metrics_log import replace_between_markers  # noqa: E402
+# numpy and aejax are imported where they are used: `markdown` renders the committed JSON without them
+# (benchmarks/reproduce.py, tests/test_readme_tables.py).
 
 EXPERIMENTS = (
     "ae_mnist",
@@ -40,6 +37,10 @@ MARKERS = ("<!-- sequence-mnist:begin -->", "<!-- sequence-mnist:end -->")
 def capsule_label_accuracy(trained, dataset) -> dict[str, float]:
     """Longest capsule as the class: directly (capsule j = digit j, meaningful after margin-loss training) and
     through the majority label of the training images each capsule wins; a linear probe on the lengths."""
+    import numpy as np
+
+    from aejax.tasks.features import probe_accuracies
+
     train_lengths = trained.output_field(dataset.x_train, "lengths")
     test_lengths = trained.output_field(dataset.x_test, "lengths")
     direct = float(np.mean(test_lengths.argmax(axis=1) == dataset.y_test))
@@ -61,6 +62,8 @@ def capsule_label_accuracy(trained, dataset) -> dict[str, float]:
 
 
 def run(mnist: str, runs: Path) -> list[dict]:
+    import aejax
+
     rows = []
     for name in EXPERIMENTS:
         config = aejax.get_config(str(ROOT / "experiments" / f"{name}.py"))
@@ -129,6 +132,8 @@ def main() -> None:
     (out / "sequence_mnist.md").write_text(table)
     print(table)
     if args.readme:
+        from aejax.training.metrics_log import replace_between_markers
+
         replace_between_markers(ROOT / "README.md", MARKERS, table)
 
 
