@@ -89,7 +89,8 @@ def render(record: dict) -> str:
     runs = record["runs"]
     lines = [
         common.paragraph(
-            f"MNIST as the 8k/1k/1k split of `../shared/data/mnist`; {common.wall(record['meta'])}:"
+            f"MNIST as the 8k/1k/1k split of `../shared/data/mnist`; {common.wall(record['meta'])}. "
+            + common.regenerate(NAME)
         ),
         "",
         "| command | result |",

@@ -205,3 +205,8 @@ def paragraph(text: str) -> str:
     import textwrap
 
     return textwrap.fill(text, 115, break_long_words=False, break_on_hyphens=False)
+
+
+def regenerate(name: str) -> str:
+    """The sentence that names a table's generator."""
+    return f"`python benchmarks/reproduce.py {name} --readme README.md` regenerates this table."

@@ -99,7 +99,8 @@ def render(record: dict) -> str:
         "images). Learned rates are each image's own arithmetic-coded payload in whole bytes (a stream of all "
         "1,000 images costs the ideal rate to within 0.0002 bpp); JPEG is Pillow with optimized Huffman tables, "
         "4:4:4. A 28x28 JPEG file cannot amortize its ~170 bytes of headers and tables, so the table also "
-        "compares against JPEG's entropy-coded scan alone, a lower bound no real JPEG file reaches:"
+        "compares against JPEG's entropy-coded scan alone, a lower bound no real JPEG file reaches. "
+        + common.regenerate(NAME)
     )
     return (
         "\n".join(

@@ -67,7 +67,8 @@ def _vae_caption(runs: dict, meta: dict) -> str:
         f"{widths} {model['activation']} MLPs, Adam {train['learning_rate']:g}, batch {train['batch_size']}, "
         f"{train['epochs']} epochs; test NLL from k = {test['nll_samples']} importance samples on the "
         f"{test['nll_examples']:,} test images ({common.wall(meta)}; wall time includes the NLL estimate). Burda "
-        "et al. (2016) report 86.76 / 85.54 for this architecture with 60k training images."
+        "et al. (2016) report 86.76 / 85.54 for this architecture with 60k training images. "
+        + common.regenerate(NAME)
     )
 
 

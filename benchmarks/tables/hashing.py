@@ -58,7 +58,8 @@ def render(record: dict) -> str:
     caption = (
         f"`{common.display(run_['command'])}` (binary-code MLP AEs, {run_['wall_seconds']:.0f} s; "
         f"{common.wall(record['meta'])}): the {report['database']:,} training images are the database, the "
-        f"{report['queries']:,} test images the queries, an item is relevant when its label matches."
+        f"{report['queries']:,} test images the queries, an item is relevant when its label matches. "
+        + common.regenerate(NAME)
     )
     return (
         "\n".join([common.paragraph(caption), "", *table(rows, k), "", common.paragraph(prose(rows, k))])

@@ -90,7 +90,8 @@ def render(record: dict) -> str:
     caption = (
         f"MNIST 8k/1k/1k as 28x28 images; {common.wall(record['meta'])}. On CPU the conv autoencoders run their "
         "convolutions as matmuls (`model.conv_impl='auto'`) with microbatch slices (see Speed; before them the "
-        "conv_mnist run took 84 s for MSE 0.01276); SegNet keeps XLA's convolutions:"
+        "conv_mnist run took 84 s for MSE 0.01276); SegNet keeps XLA's convolutions. "
+        + common.regenerate(NAME)
     )
     lines = [
         common.paragraph(caption),

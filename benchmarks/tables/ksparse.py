@@ -52,6 +52,7 @@ def render(record: dict) -> str:
     caption = (
         f"`{common.display(run_['command'])}` ({rows[0]['code_size']} linear code units, tied decoder, k annealed "
         f"from 100 over the first half of training, {rows[0]['eval_k'] // rows[0]['k']}k units kept when "
-        f"encoding for the probes; {run_['wall_seconds']:.0f} s, {common.wall(record['meta'])}):"
+        f"encoding for the probes; {run_['wall_seconds']:.0f} s, {common.wall(record['meta'])}). "
+        + common.regenerate(NAME)
     )
     return "\n".join([common.paragraph(caption), "", *table(rows), "", common.paragraph(prose(rows))]) + "\n"

@@ -49,7 +49,8 @@ def run(workdir: Path) -> dict:
 def render(record: dict) -> str:
     caption = (
         f"Fit's single-device loop, {record['meta']['rounds']} interleaved rounds of {record['meta']['steps']} "
-        f"steps, paired medians over the same loop on whole batches; {common.wall(record['meta'])}:"
+        f"steps, paired medians over the same loop on whole batches; {common.wall(record['meta'])}. "
+        + common.regenerate(NAME)
     )
     lines = [
         common.paragraph(caption),

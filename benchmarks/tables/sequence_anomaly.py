@@ -35,7 +35,7 @@ def render(record: dict) -> str:
     caption = (
         f"`{common.display(run_['command'])}` (LSTM AE, {test['pca_components']}-d code; {report['data']}; "
         f"{n} generated test sequences, {bad / n:.0%} anomalous; {run_['wall_seconds']:.0f} s, "
-        f"{common.wall(record['meta'])}):"
+        f"{common.wall(record['meta'])}). " + common.regenerate(NAME)
     )
     closing = (
         f"The per-kind columns use one generated test set per kind. The LSTM's clean test MSE "
