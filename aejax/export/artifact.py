@@ -9,6 +9,7 @@ import jax
 
 from aejax.export.errors import ExportError
 from aejax.export.functions import describe, exported_function
+from aejax.training.metrics_log import write_atomic
 
 FORMATS = ("stablehlo", "onnx")
 
@@ -48,7 +49,7 @@ def export_trained(trained, what: str, format: str, out: str | Path) -> dict:
         "config": _config_record(trained),
         "load": LOADERS[format].format(file=out.name),
     }
-    sidecar_path(out).write_text(json.dumps(record, indent=2) + "\n")
+    write_atomic(sidecar_path(out), json.dumps(record, indent=2) + "\n")
     return record
 
 

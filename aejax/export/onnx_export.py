@@ -14,6 +14,7 @@ from jax.extend.core import Literal
 from aejax.export import onnx_linear, onnx_ops
 from aejax.export.errors import ExportError
 from aejax.export.onnx_graph import BATCH, IR_VERSION, OPSET, GraphBuilder
+from aejax.training.metrics_log import write_atomic_bytes
 
 RULES = {
     **dict.fromkeys(onnx_ops._ELEMENTWISE, onnx_ops._elementwise),
@@ -128,5 +129,5 @@ def to_onnx(fn, input_shape: tuple[int, ...], out: Path, label: str) -> dict:
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="aejax", ir_version=IR_VERSION
     )
     onnx.checker.check_model(model)
-    onnx.save(model, str(out))
+    write_atomic_bytes(Path(out), model.SerializeToString())
     return {"output_shape": [int(d) for d in out_shape[1:]], "onnx_opset": OPSET}

@@ -10,6 +10,7 @@ from jax import export as jax_export
 
 from aejax.export.errors import ExportError
 from aejax.export.onnx_graph import BATCH
+from aejax.training.metrics_log import write_atomic_bytes
 
 
 def to_stablehlo(fn, input_shape: tuple[int, ...], out: Path, label: str, platforms=None) -> dict:
@@ -23,7 +24,7 @@ def to_stablehlo(fn, input_shape: tuple[int, ...], out: Path, label: str, platfo
         raise ExportError(
             f"cannot export {label} with a symbolic batch dimension: {type(error).__name__}: {error}"
         ) from error
-    Path(out).write_bytes(exported.serialize())
+    write_atomic_bytes(Path(out), bytes(exported.serialize()))
     return {
         "output_shape": [int(d) for d in exported.out_avals[0].shape[1:]],
         "platforms": list(exported.platforms),
