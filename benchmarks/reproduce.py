@@ -25,7 +25,15 @@ from benchmarks.tables import REGISTRY, common, result_stem
 
 
 def listing() -> str:
-    return "\n".join(f"{name:20s} {table.SUMMARY}" for name, table in REGISTRY.items())
+    """One line per table: its name, what it runs, and whether the README still shows pasted numbers."""
+    lines = []
+    for name, table in REGISTRY.items():
+        pending = getattr(table, "PENDING", None)
+        if pending and not (common.RESULTS / f"{result_stem(table)}.json").is_file():
+            lines.append(f"{name:20s} {table.SUMMARY} [{pending}]")
+        else:
+            lines.append(f"{name:20s} {table.SUMMARY}")
+    return "\n".join(lines)
 
 
 def committed(table) -> dict:
