@@ -11,6 +11,7 @@ from . import (
     applications,
     compress,
     generative,
+    generative_other,
     hashing,
     images,
     ksparse,
@@ -22,6 +23,7 @@ from . import (
 TABLES = (
     images,
     generative,
+    generative_other,
     compress,
     hashing,
     ksparse,
