@@ -81,6 +81,8 @@ RESUMABLE_CHANGES = (
     "eval.",
     "task.",  # a task's own settings; the model settings it sets per run are checked as model.*
     "data.path",
+    "data.pipeline",  # memory or streamed batches: the same rows in the same order
+    "data.prefetch",
 )
 
 

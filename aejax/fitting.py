@@ -19,6 +19,7 @@ from aejax import config as config_lib
 from aejax import plots
 from aejax.baselines import pca_reconstruction_mse
 from aejax.data import Dataset, SourceSpec, load_dataset
+from aejax.data.streamed import StreamedDataset, is_streamable, open_streamed, resolve_pipeline
 from aejax.families import get_family
 from aejax.greedy import check_greedy_config, greedy_pretrain
 from aejax.plots_prior import draw_prior_scatter
@@ -40,16 +41,38 @@ from aejax.workdir_lock import workdir_lock
 logger = logging.getLogger("aejax")
 
 
-def get_dataset(config: ml_collections.ConfigDict, data: Dataset | None = None) -> Dataset:
-    """The dataset a config names, or `data` (flattened if the config says so).
+def _open_source(config: ml_collections.ConfigDict) -> Dataset | StreamedDataset:
+    """The configured source in memory or streamed, as data.pipeline says (auto: by the training pool's size)."""
+    settings = config.data.to_dict()
+    for key in ("binarize", "pipeline", "prefetch"):
+        settings.pop(key)
+    spec = SourceSpec(**settings)
+    pipeline = resolve_pipeline(config.data.pipeline, spec.source)
+    if pipeline == "memory" or not is_streamable(spec.source):
+        return load_dataset(spec)
+    streamed = open_streamed(spec)
+    if resolve_pipeline(pipeline, spec.source, streamed.x_train.nbytes) == "memory":
+        return load_dataset(spec)
+    if config.data.binarize != "none":
+        raise ValueError("data.binarize='dynamic' samples in-memory splits: set data.pipeline='memory'")
+    return streamed
+
+
+def get_dataset(
+    config: ml_collections.ConfigDict, data: Dataset | StreamedDataset | None = None
+) -> Dataset | StreamedDataset:
+    """The dataset a config names, or `data` (flattened if the config says so); streamed splits
+    (aejax.data.streamed) where data.pipeline streams.
 
     With data.binarize='dynamic' the validation and test splits are replaced by one fixed Bernoulli sample
     (seeded by data.split_seed); the train split stays grey and is resampled in every step.
     """
     if data is None:
-        settings = config.data.to_dict()
-        settings.pop("binarize")
-        dataset = load_dataset(SourceSpec(**settings))
+        dataset = _open_source(config)
+        if isinstance(dataset, StreamedDataset):
+            return dataset
+    elif isinstance(data, StreamedDataset):
+        return data.flattened() if config.data.flatten else data
     elif not isinstance(data, Dataset):
         raise TypeError(
             f"data must be an aejax.data.Dataset (see aejax.data.from_arrays), got {type(data).__name__}"
@@ -65,6 +88,18 @@ def get_dataset(config: ml_collections.ConfigDict, data: Dataset | None = None) 
                 fixed[f"x_{split}"] = (rng.uniform(size=x.shape) < x).astype(x.dtype)
         dataset = dataclasses.replace(dataset, **fixed)
     return dataset
+
+
+def _in_memory_sample(
+    config: ml_collections.ConfigDict, dataset: Dataset | StreamedDataset
+) -> Dataset | None:
+    """What pictures read: the dataset, or a streamed one's splits' first 2000 rows in memory (None without
+    pictures: eval.plots off)."""
+    if not isinstance(dataset, StreamedDataset):
+        return dataset
+    if config.pretrain.method != "none":
+        raise ValueError("pretrain.method='greedy' trains on in-memory splits: set data.pipeline='memory'")
+    return dataset.head(2000) if config.eval.plots else None
 
 
 def _prepare_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
@@ -126,6 +161,7 @@ def _fit(
     if config.pretrain.method == "greedy":
         check_greedy_config(config)
     dataset = get_dataset(config, data)
+    sample = _in_memory_sample(config, dataset)
     if data is not None and config.data.source != "arrays":
         # The workdir records where the data came from: in-memory arrays, not the configured source.
         config = config.copy_and_resolve_references()
@@ -156,7 +192,8 @@ def _fit(
         init_params=init_params,
         y_train=dataset.y_train,
         family=get_family(config.model.family),
-        pictures=_eval_pictures(config, dataset, model),
+        pictures=_eval_pictures(config, sample, model),
+        prefetch=config.data.prefetch,
     )
     trained = Trained(
         model=model,
@@ -173,7 +210,7 @@ def _fit(
     if pretrain_summary is not None:
         trained.results["pretrain"] = pretrain_summary
     if workdir is not None and is_primary() and config.eval.plots:
-        draw_pictures(trained, dataset, MetricsLog(workdir / "metrics.jsonl").read())
+        draw_pictures(trained, sample, MetricsLog(workdir / "metrics.jsonl").read())
     ended = time.perf_counter()
     trained.results.update(
         startup_seconds=round(
@@ -210,9 +247,19 @@ def run_results(config, dataset: Dataset, trained: Trained, result) -> dict[str,
     }
     for split in ("val", "test"):
         x, _ = dataset.split(split)
-        if x is not None:
+        if x is not None and isinstance(dataset, StreamedDataset):
+            out[split] = evaluate_streamed_split(trained, x)
+        elif x is not None:
             out[split] = evaluate_split(trained, dataset, x)
     return out
+
+
+def evaluate_streamed_split(trained: Trained, x) -> dict[str, Any]:
+    """A streamed split's loss and MSE and its codes' sparsity, read in chunks of eval batches. (The PCA
+    baseline, Jacobian norms, denoising and a family's split metrics need the split in memory.)"""
+    metrics: dict[str, Any] = dict(trained.evaluate(x))
+    metrics.update(trained.code_statistics(x))
+    return metrics
 
 
 def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 from aejax import config as config_lib
 from aejax.data.batching import padded_batches
 from aejax.data.dataset import check_array
+from aejax.data.row_sources import RowSource
 from aejax.diagnostics import code_statistics, psnr
 from aejax.families import Family, get_family, model_from_config
 from aejax.objectives import Corruption, Objective
@@ -115,7 +116,16 @@ class Trained:
             ),
         }
 
-    def _check(self, x, expected: tuple[int, ...], what: str) -> np.ndarray:
+    def _check(self, x, expected: tuple[int, ...], what: str) -> np.ndarray | RowSource:
+        if isinstance(x, RowSource):  # a streamed split: read in chunks by the caller
+            shape = tuple(x.example_shape)
+            if shape != expected and math.prod(shape) == math.prod(expected) and shape == self.display_shape:
+                return x.reshaped(expected)
+            if shape != expected:
+                raise ValueError(
+                    f"{what} expects examples of shape {expected}, the source {x.name} holds {shape}"
+                )
+            return x
         array = check_array(what, x, value_range=None)
         if tuple(array.shape[1:]) != expected:
             if (
@@ -132,10 +142,8 @@ class Trained:
         """Run in fixed-size chunks (the last one padded) so any input length compiles once."""
         fn, variables = self._fns[name], self._variables()
         size = min(batch_size or self.batch_size, x.shape[0])
-        outputs = [
-            np.asarray(fn(variables, jnp.asarray(batch.rows)))[: batch.count]
-            for batch in padded_batches(x, size)
-        ]
+        chunks = x.padded_batches(size) if isinstance(x, RowSource) else padded_batches(x, size)
+        outputs = [np.asarray(fn(variables, jnp.asarray(batch.rows)))[: batch.count] for batch in chunks]
         return np.concatenate(outputs)
 
     def encode(self, x) -> np.ndarray:

@@ -34,9 +34,15 @@ def _data() -> ml_collections.ConfigDict:
     # digits | mnist | npz | sines (generated sums of sines: max_examples of them, 5000 if 0) | tfds:<name> |
     # arrays (arrays: passed to aejax.fit(data=...)) | movielens (a directory with u.data / ratings.dat /
     # ratings.csv; read by the autorec task) | dsprites | color_shapes (generated images with known factors,
-    # aejax.data.factors: max_examples distinct ones, 20,000 if 0).
+    # aejax.data.factors: max_examples distinct ones, 20,000 if 0) | npy_dir (a directory of .npy shards, one
+    # pool) | images (a folder of PNG/JPEG files, one pool).
     data.source = "digits"
-    data.path = ""  # directory (mnist IDX files, tfds data_dir) or file (npz)
+    data.path = ""  # directory (mnist IDX files, tfds data_dir, npy_dir, images) or file (npz)
+    # auto | memory | stream. memory: every split in memory and the training split on the device (the fast path);
+    # stream: batches read from disk in a background thread, each process reading its share (npy_dir, images,
+    # tfds:<name>; same batches, same bits); auto: stream a training pool over 512 MiB (aejax/data/streamed.py).
+    data.pipeline = "auto"
+    data.prefetch = 4  # stream: batches read ahead of the step
     data.val_fraction = 0.1  # used where the source has no validation split of its own
     data.test_fraction = 0.1  # used where the source has no test split of its own
     data.split_seed = 0  # the permutation that carves train/val/test from one pool

@@ -214,6 +214,13 @@ def load_color_shapes(spec: SourceSpec) -> Dataset:
     return _load_factor_images(spec, "color_shapes", ColorShapes())
 
 
+def _load_rows_in_memory(spec: SourceSpec) -> Dataset:
+    """npy_dir / images read whole (data.pipeline='memory'): the streamed splits' rows, in the same order."""
+    from aejax.data.streamed import open_streamed
+
+    return open_streamed(dataclasses.replace(spec, flatten=False)).in_memory()
+
+
 SOURCES: dict[str, Callable[[SourceSpec], Dataset]] = {
     "digits": load_digits,
     "mnist": load_mnist,
@@ -232,9 +239,11 @@ def load_dataset(spec: SourceSpec) -> Dataset:
         raise ValueError("data.source='arrays' means the data is passed in: call aejax.fit(config, data=...)")
     elif spec.source in SOURCES:
         dataset = SOURCES[spec.source](spec)
+    elif spec.source in ("npy_dir", "images"):  # the streamable directories, here read whole
+        dataset = _load_rows_in_memory(spec)
     else:
         valid = ", ".join([*sorted(SOURCES), "tfds:<name>", "arrays"])
-        raise ValueError(f"unknown data.source {spec.source!r}; valid: {valid}")
+        raise ValueError(f"unknown data.source {spec.source!r}; valid: {valid}, npy_dir, images")
     if spec.as_sequences:
         if spec.flatten:
             raise ValueError("data.as_sequences=True reads images row by row: set data.flatten=False too")

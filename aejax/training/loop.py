@@ -23,6 +23,7 @@ from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from aejax.data.batching import padded_batches
+from aejax.data.row_sources import RowSource
 from aejax.objectives.objective import Objective
 from aejax.preemption import PreemptionWatch, RunPreempted
 from aejax.training.checkpoint import Checkpointer, best_tree
@@ -44,6 +45,11 @@ from aejax.training.steps import (
     make_indexed_train_step,
     make_train_step,
 )
+from aejax.training.stream_stepper import check_stream_plan, make_stream_stepper
+
+
+class PipelineMismatchError(ValueError):
+    """A resumed streamed run reads other data (or another seed or batch size) than the run it resumes."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -61,10 +67,16 @@ def device_batches(x: np.ndarray, batch_size: int) -> list[tuple[jax.Array, jax.
 
 def evaluate(eval_fn, state: TrainState, x, batch_size: int) -> dict[str, float]:
     """Means over every example of `x` (the last batch is padded and masked, never dropped); `x` is an array or
-    its `device_batches`. The batches' sums are fetched in one transfer at the end."""
-    batches = (
-        x if isinstance(x, list) else ((b.rows, b.weight) for b in padded_batches(x, min(batch_size, len(x))))
-    )
+    its `device_batches`, or a RowSource read in chunks. The batches' sums are fetched in one transfer at the end."""
+    if isinstance(x, list):
+        batches = x
+    else:
+        chunks = (
+            x.padded_batches(batch_size)
+            if isinstance(x, RowSource)
+            else padded_batches(x, min(batch_size, len(x)))
+        )
+        batches = ((b.rows, b.weight) for b in chunks)
     sums = jax.device_get([eval_fn(state, {"x": rows, "weight": weight}) for rows, weight in batches])
     totals = {key: sum(float(batch[key]) for batch in sums) for key in sums[0]}
     count = totals.pop("count")
@@ -128,6 +140,8 @@ class EpochLoop:
     monitor: str = "reconstruction"  # the validation metric early stopping watches (a family's `monitor`)
     # pictures of a member's state for the writers that take images, drawn at each validation
     pictures: Callable[[TrainState], dict[str, np.ndarray]] | None = None
+    # a streamed run's pipeline (source fingerprint, seed, batch size): saved with each checkpoint, checked on resume
+    pipeline: dict[str, Any] | None = None
 
     def __post_init__(self):
         check_early_stopping(self.train, self.x_val)
@@ -153,7 +167,9 @@ class EpochLoop:
         )  # checkpoint.every_seconds counts from here
         # the validation split stays on the device, in the batches each epoch's pass reads
         self.val_batches = (
-            None if self.x_val is None else device_batches(self.x_val, self.train.eval_batch_size)
+            self.x_val
+            if self.x_val is None or isinstance(self.x_val, RowSource)  # a streamed split is read in chunks
+            else device_batches(self.x_val, self.train.eval_batch_size)
         )
         # SIGTERM/SIGINT stop a run that has somewhere to save (see aejax.training.preemption)
         self.watch = PreemptionWatch(enabled=self.checkpointer is not None)
@@ -178,6 +194,7 @@ class EpochLoop:
         # several processes restore straight into the replicated layout the steps use
         template = self.placement.place_state(state) if jax.process_count() > 1 else state
         state, meta = self.checkpointer.restore(template)
+        self._check_pipeline(meta.get("pipeline"))
         self.step = int(meta["step"]) if self.members.stacked else int(state.step)
         self.resumed_from = self.last_saved = self.step
         entries = meta.get("members", []) if self.members.stacked else [meta]
@@ -194,11 +211,27 @@ class EpochLoop:
                 log.truncate_after(self.step)
         return state
 
+    def _check_pipeline(self, saved: dict[str, Any] | None) -> None:
+        """A streamed run resumes only on the data, seed and batch size it saved (its order is theirs)."""
+        if saved is None or self.pipeline is None:
+            return
+        changed = [key for key, value in self.pipeline.items() if saved.get(key) != value]
+        if changed:
+            raise PipelineMismatchError(
+                f"the checkpoint in {self.checkpointer.directory} was written by a streamed run with other "
+                f"{', '.join(changed)} ({', '.join(f'{k}={saved.get(k)!r}' for k in changed)}; now "
+                f"{', '.join(f'{k}={self.pipeline[k]!r}' for k in changed)}): resume on the same data and "
+                "settings, or use a new workdir"
+            )
+
     def _keeps_best(self) -> bool:
         return self.checkpoint.keep_best and self.x_val is not None
 
     def _meta(self, done: bool) -> dict[str, Any]:
         ends = {"finished": done, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps}
+        if self.pipeline is not None:  # where the stream stands: the next step's epoch and global batch
+            epoch, position = divmod(self.step, self.steps_per_epoch)
+            ends["pipeline"] = {**self.pipeline, "epoch": epoch, "position": position}
         entries = [
             {**stopper.to_meta(), "stopped_early": stopped, "kept_best": kept}
             for stopper, stopped, kept in zip(self.stoppers, self.stopped, self.kept, strict=True)
@@ -457,10 +490,12 @@ def _check_data(objective: Objective, x_train, y_train, x_val, seed: int) -> Non
         raise ValueError(
             "a regularizer of this objective needs labels (e.g. capsule_margin): the training split has none"
         )
+    # a streamed split is compared by its fingerprint (files, sizes, rows), never read whole
+    values = [a.fingerprint() if isinstance(a, RowSource) else a for a in (x_train, y_train, x_val)]
     check_processes_agree(  # the global batches come from each process's own copy of the data
         "the processes of this run hold different training data, labels, validation data or seeds: every "
         "process must load the same data (same source, path and split settings) and the same config",
-        *(b"" if a is None else a for a in (x_train, y_train, x_val)),
+        *(b"" if a is None else a for a in values),
         seed,
     )
 
@@ -506,6 +541,11 @@ def _dispatch(plan: StepPlan, train: TrainSpec, placement: Placement, remaining_
     return dataclasses.replace(plan, steps_per_dispatch=steps)
 
 
+def _pipeline(source: RowSource, seed: int, batch_size: int) -> dict[str, Any]:
+    """What a streamed run's order depends on, saved with its checkpoints (`EpochLoop._check_pipeline`)."""
+    return {"kind": "stream", "source": source.fingerprint(), "seed": seed, "batch_size": batch_size}
+
+
 def _step_factories() -> StepFactories:
     """This module's names of the step builders, read when a run starts (so that tests can wrap them)."""
     return StepFactories(make_train_step, make_indexed_train_step, make_fused_train_steps)
@@ -525,6 +565,7 @@ def run_training(
     y_train: np.ndarray | None = None,
     family: Any = None,
     pictures: Callable[[TrainState], dict[str, np.ndarray]] | None = None,
+    prefetch: int = 4,
 ) -> TrainResult:
     """Train (or resume) and return the final state; writes checkpoints and metrics when `workdir` is set.
 
@@ -533,7 +574,8 @@ def run_training(
     `y_train` (integer labels) goes into every batch as 'y' when the objective needs labels. `family` (the
     model's aejax.families.Family) hands in its own step, extra state, loss and evaluation pieces.
     `pictures` (aejax.training.eval_pictures) draws images of the state at each validation for the metric
-    writers that take them (TensorBoard, MLflow).
+    writers that take them (TensorBoard, MLflow). `x_train` (and `x_val`) may be a RowSource (aejax.data.row_sources):
+    the run then streams its batches (`prefetch` of them read ahead), in the in-memory path's order.
 
     One of several jax.distributed processes runs this on the same global batches (the order depends on the
     seed alone): the steps and checkpoint saves are collective, process 0 alone writes the metrics log, and
@@ -545,7 +587,9 @@ def run_training(
     state = _initial_state(model, tx, input_shape, seed, init_params, family)
     placement = Placement.create(train.backend, train.batch_size)
     plan = _step_plan(model, objective, schedule, train, placement, state, input_shape, family)
-    check_plan(plan, placement)  # these checks before any file is written
+    streamed = isinstance(x_train, RowSource)
+    # these checks before any file is written
+    check_stream_plan(plan, placement) if streamed else check_plan(plan, placement)
     check_early_stopping(train, x_val)
     loop = EpochLoop(
         train=train,
@@ -559,12 +603,20 @@ def run_training(
         checkpointer=Checkpointer(workdir / "checkpoints", checkpoint.max_to_keep) if workdir else None,
         logs=[RunLog(workdir, train.writers) if workdir and is_primary() else None],
         pictures=pictures,
+        pipeline=_pipeline(x_train, seed, train.batch_size) if streamed else None,
     )
+    stepper = None
     try:
         state = loop.resume(state)
-        plan = _dispatch(plan, train, placement, loop.total_steps - loop.step)
-        result = loop.run(state, make_stepper(plan, placement, x_train, y_train, _step_factories()))[0]
+        if streamed:
+            stepper = make_stream_stepper(plan, placement, x_train, _step_factories(), prefetch)
+        else:
+            plan = _dispatch(plan, train, placement, loop.total_steps - loop.step)
+            stepper = make_stepper(plan, placement, x_train, y_train, _step_factories())
+        result = loop.run(state, stepper)[0]
     finally:
+        if streamed and stepper is not None:
+            stepper.close()
         closing = time.perf_counter()
         if loop.checkpointer is not None:
             loop.checkpointer.close()  # waits for the last save's write
