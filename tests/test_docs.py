@@ -26,8 +26,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
@@ -229,13 +227,12 @@ for job in jobs:
 """
 
 
-@pytest.fixture(scope="module")
-def snippet_results(tmp_path_factory) -> tuple[dict[str, str | None], str]:
-    """Run every page's snippets (see the module docstring); {page: None or the traceback}, and the output."""
-    root = tmp_path_factory.mktemp("snippets")
+def test_snippets_run(tmp_path):
+    """Every page's runnable snippets (see the module docstring), all pages in one test: split over pytest-xdist
+    workers, per-page tests would each start the runner."""
     jobs = []
     for page in RUN_PAGES:
-        workdir = root / str(page.relative_to(DOCS)).replace("/", "_").removesuffix(".md")
+        workdir = tmp_path / str(page.relative_to(DOCS)).replace("/", "_").removesuffix(".md")
         workdir.mkdir()
         jobs.append(
             {
@@ -245,24 +242,28 @@ def snippet_results(tmp_path_factory) -> tuple[dict[str, str | None], str]:
                 "shell": _shell_commands(page),
             }
         )
-    (root / "jobs.json").write_text(json.dumps(jobs))
-    (root / "worker.py").write_text(WORKER)
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    (tmp_path / "worker.py").write_text(WORKER)
     result = _run(
-        [sys.executable, str(root / "worker.py"), str(root / "jobs.json"), str(root / "results.json")],
-        cwd=root,
+        [
+            sys.executable,
+            str(tmp_path / "worker.py"),
+            str(tmp_path / "jobs.json"),
+            str(tmp_path / "results.json"),
+        ],
+        cwd=tmp_path,
         timeout=SNIPPET_TIMEOUT,
         xla_flags=FAST_COMPILE,
     )
     output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    if not (root / "results.json").is_file():
-        pytest.fail(f"the snippet runner died (status {result.returncode}):\n{output}")
-    return json.loads((root / "results.json").read_text()), output
-
-
-@pytest.mark.parametrize("page", RUN_PAGES, ids=[str(p.relative_to(DOCS)) for p in RUN_PAGES])
-def test_page_snippets_run(page, snippet_results):
-    """The page's runnable snippets, in order, as one script in a fresh namespace and working directory."""
-    results, output = snippet_results
-    key = str(page.relative_to(REPO))
-    assert key in results, f"the snippet runner stopped before {key}:\n{output}"
-    assert results[key] is None, f"the snippets of {key} failed:\n{results[key]}"
+    assert (tmp_path / "results.json").is_file(), (
+        f"the snippet runner died (status {result.returncode}):\n{output}"
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    not_run = [job["page"] for job in jobs if job["page"] not in results]
+    assert not not_run, f"the snippet runner stopped before {not_run}:\n{output}"
+    failed = {page: trace for page, trace in results.items() if trace is not None}
+    assert not failed, "snippets failed:\n" + "\n".join(
+        f"--- {page}\n{trace}" for page, trace in failed.items()
+    )
+    assert result.returncode == 0, output
