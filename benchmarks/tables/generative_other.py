@@ -10,7 +10,6 @@ from . import common
 
 NAME = "generative-other"
 MARKERS = ("<!-- generative-other:start -->", "<!-- generative-other:end -->")
-PENDING = "not regenerated yet: the README still shows the numbers pasted from run directories"
 SUMMARY = "adversarial AE (with a plain AE for the prior match) and VQ-VAE (about 2 min)"
 PRIOR_MATCH = (
     "import json, sys, aejax; from aejax.plots_generative import prior_match_report as r; "
