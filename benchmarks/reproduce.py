@@ -4,8 +4,8 @@
     python benchmarks/reproduce.py TABLE [--readme README.md] [--workdir DIR]
     python benchmarks/reproduce.py TABLE --render-only [--readme README.md]
 
-Runs the table's experiments (each `aejax train` / `aejax task` / script as its own process, in `--workdir`,
-default a fresh temporary directory), writes `benchmarks/results/TABLE.{json,md}` (the JSON: raw numbers, the
+Runs the table's experiments (each `aejax train` / `aejax task` / script as its own process, in `--workdir`, new or
+empty, default a fresh temporary directory), writes `benchmarks/results/TABLE.{json,md}` (the JSON: raw numbers, the
 commands, versions, CPU count, load averages, date; the Markdown: the rendered table) and, with `--readme`,
 rewrites README.md between the table's markers. `--render-only` re-renders from the committed JSON. Tables
 whose generator is an older script (`script` in `--list`) run that script with its own flags.
@@ -37,11 +37,16 @@ def listing() -> str:
 
 
 def committed(table) -> dict:
+    """The table's committed `benchmarks/results/<stem>.json`."""
     return json.loads((common.RESULTS / f"{result_stem(table)}.json").read_text())
 
 
 def run_experiments(table, workdir: Path) -> dict:
     """Run the table's experiments in `workdir`; the raw numbers are saved before anything is rendered."""
+    if workdir.is_dir() and any(workdir.iterdir()):
+        raise SystemExit(
+            f"--workdir {workdir} is not empty: its runs would be resumed, not timed; pass a fresh one"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     record = table.run(workdir)
     common.save(table.NAME, record)
