@@ -18,12 +18,18 @@ CONCEPTS = REPO / "docs" / "concepts.md"
 
 
 def _block_after(readme: str, first_line: str) -> str:
-    """The fenced Python block whose first line starts with `first_line`."""
+    """The fenced Python block holding a line that starts with `first_line`."""
     for block in readme.split("```python\n")[1:]:
         code = block.split("```", 1)[0]
-        if code.splitlines()[0].startswith(first_line):
+        if any(line.startswith(first_line) for line in code.splitlines()):
             return code
-    raise AssertionError(f"no code block of docs/concepts.md starts with {first_line!r}")
+    raise AssertionError(f"no code block of docs/concepts.md has a line starting with {first_line!r}")
+
+
+def _settings(readme: str, first_line: str, prefix: str) -> str:
+    """The lines of that block that set `prefix...` keys: what the example changes in a config."""
+    lines = _block_after(readme, first_line).splitlines()
+    return "\n".join(line for line in lines if line.startswith(prefix))
 
 
 def test_docs_regularizer_example_runs_from_a_config(tmp_path, monkeypatch, tiny_config, blobs):
@@ -43,7 +49,7 @@ def test_docs_regularizer_example_runs_from_a_config(tmp_path, monkeypatch, tiny
     monkeypatch.delitem(__import__("sys").modules, "my_penalties", raising=False)
 
     config = tiny_config
-    exec(_block_after(readme, "config.loss.regularizers = {"), {"config": config})
+    exec(_settings(readme, "config.loss.regularizers = {", "config.loss."), {"config": config})
     workdir = tmp_path / "run"
     aejax.fit(config, data=aejax.data.from_arrays(*blobs), workdir=workdir)
     records = [
@@ -72,7 +78,10 @@ def test_docs_encoder_example_runs_from_a_config(tmp_path, monkeypatch, tiny_con
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(__import__("sys").modules, "my_parts", raising=False)
     config = tiny_config
-    exec(_block_after(readme, 'config.model.encoder = "my_parts:GatedEncoder"'), {"config": config})
+    exec(
+        _settings(readme, 'config.model.encoder = "my_parts:GatedEncoder"', "config.model."),
+        {"config": config},
+    )
     for family in ("autoencoder", "vae"):  # the family sets the encoder's output width
         config.model.family = family
         config.loss.reconstruction = "bernoulli" if family == "vae" else "mse"
