@@ -19,6 +19,7 @@ from aejax import config as config_lib
 from aejax import plots
 from aejax.baselines import pca_reconstruction_mse
 from aejax.data import Dataset, SourceSpec, load_dataset
+from aejax.data.row_sources import RowSource
 from aejax.data.streamed import StreamedDataset, is_streamable, open_streamed, resolve_pipeline
 from aejax.families import get_family
 from aejax.greedy import check_greedy_config, greedy_pretrain
@@ -41,14 +42,16 @@ from aejax.workdir_lock import workdir_lock
 logger = logging.getLogger("aejax")
 
 
-def _open_source(config: ml_collections.ConfigDict) -> Dataset | StreamedDataset:
-    """The configured source in memory or streamed, as data.pipeline says (auto: by the training pool's size)."""
+def _open_source(config: ml_collections.ConfigDict, auto_streams: bool) -> Dataset | StreamedDataset:
+    """The configured source in memory or streamed, as data.pipeline says (auto: by the training pool's size,
+    where the caller reads streamed splits: `auto_streams`)."""
     settings = config.data.to_dict()
     for key in ("binarize", "pipeline", "prefetch"):
         settings.pop(key)
     spec = SourceSpec(**settings)
-    pipeline = resolve_pipeline(config.data.pipeline, spec.source)
-    if pipeline == "memory" or not is_streamable(spec.source):
+    pipeline = config.data.pipeline
+    resolve_pipeline(pipeline, spec.source)  # a named error for an unknown pipeline or an unstreamable source
+    if pipeline == "memory" or not is_streamable(spec.source) or (pipeline == "auto" and not auto_streams):
         return load_dataset(spec)
     streamed = open_streamed(spec)
     if resolve_pipeline(pipeline, spec.source, streamed.x_train.nbytes) == "memory":
@@ -59,16 +62,20 @@ def _open_source(config: ml_collections.ConfigDict) -> Dataset | StreamedDataset
 
 
 def get_dataset(
-    config: ml_collections.ConfigDict, data: Dataset | StreamedDataset | None = None
+    config: ml_collections.ConfigDict,
+    data: Dataset | StreamedDataset | None = None,
+    *,
+    auto_streams: bool = False,
 ) -> Dataset | StreamedDataset:
     """The dataset a config names, or `data` (flattened if the config says so); streamed splits
-    (aejax.data.streamed) where data.pipeline streams.
+    (aejax.data.streamed) where data.pipeline='stream', or 'auto' for a large source when the caller reads
+    streamed splits (`auto_streams`: `fit` does; the tasks read in-memory splits).
 
     With data.binarize='dynamic' the validation and test splits are replaced by one fixed Bernoulli sample
     (seeded by data.split_seed); the train split stays grey and is resampled in every step.
     """
     if data is None:
-        dataset = _open_source(config)
+        dataset = _open_source(config, auto_streams)
         if isinstance(dataset, StreamedDataset):
             return dataset
     elif isinstance(data, StreamedDataset):
@@ -160,7 +167,7 @@ def _fit(
         raise ValueError(f"unknown pretrain.method {config.pretrain.method!r}; valid: none, greedy")
     if config.pretrain.method == "greedy":
         check_greedy_config(config)
-    dataset = get_dataset(config, data)
+    dataset = get_dataset(config, data, auto_streams=True)
     sample = _in_memory_sample(config, dataset)
     if data is not None and config.data.source != "arrays":
         # The workdir records where the data came from: in-memory arrays, not the configured source.
@@ -263,7 +270,10 @@ def evaluate_streamed_split(trained: Trained, x) -> dict[str, Any]:
 
 
 def evaluate_split(trained: Trained, dataset: Dataset, x: np.ndarray) -> dict[str, Any]:
-    """Loss and MSE, PCA at the same code size, code sparsity, encoder Jacobian norm, denoising PSNR."""
+    """Loss and MSE, PCA at the same code size, code sparsity, encoder Jacobian norm, denoising PSNR (of a
+    streamed split: `evaluate_streamed_split`)."""
+    if isinstance(x, RowSource):
+        return evaluate_streamed_split(trained, x)
     config = trained.config
     metrics: dict[str, Any] = dict(trained.evaluate(x))
     if config.eval.compare_pca:

@@ -9,6 +9,7 @@ import pytest
 from stream_case import stream_config, write_shards
 
 import aejax
+from aejax.data import streamed
 from aejax.data.row_sources import ArraySource, ImageFolder, NpyShards, StreamDataError
 from aejax.data.streamed import AUTO_STREAM_BYTES, StreamedDataset, resolve_pipeline
 from aejax.data.streaming import BatchStream
@@ -83,7 +84,13 @@ def test_batch_stream_reads_its_share_ahead_and_raises_errors_in_the_step():
     assert not any(t.name == "aejax-stream" for t in threading.enumerate())
 
 
-def test_pipeline_auto_streams_only_large_streamable_sources():
+def test_pipeline_auto_streams_only_large_streamable_sources(tmp_path, monkeypatch):
+    config = stream_config(write_shards(tmp_path / "shards"), "auto")
+    assert isinstance(aejax.get_dataset(config, auto_streams=True), aejax.data.Dataset)  # 45 KB: in memory
+    monkeypatch.setattr(streamed, "AUTO_STREAM_BYTES", 1000)
+    assert isinstance(aejax.get_dataset(config, auto_streams=True), StreamedDataset)
+    assert isinstance(aejax.get_dataset(config), aejax.data.Dataset)  # the tasks' reads stay in memory
+    monkeypatch.undo()
     assert resolve_pipeline("auto", "npy_dir", AUTO_STREAM_BYTES + 1) == "stream"
     assert resolve_pipeline("auto", "npy_dir", AUTO_STREAM_BYTES) == "memory"
     assert resolve_pipeline("auto", "digits", 10 * AUTO_STREAM_BYTES) == "memory"

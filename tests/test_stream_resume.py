@@ -20,7 +20,7 @@ CONFIG = """
 from stream_case import stream_config
 
 def get_config():
-    config = stream_config({shards!r}, "stream", epochs=8)
+    config = stream_config({shards!r}, "stream", epochs=4)
     config.model.dropout = 0.1  # exercises the step-folded RNG across restarts
     config.train.log_every_steps = 4
     config.checkpoint.every_steps = 5
@@ -85,7 +85,7 @@ def test_sigkill_mid_epoch_of_a_streamed_run_then_resume_is_bit_identical(tmp_pa
             proc.kill()
         proc.wait()
     killed_at = max(_complete_steps(interrupted))
-    assert 0 < killed_at < 8 * STEPS_PER_EPOCH
+    assert 0 < killed_at < 4 * STEPS_PER_EPOCH
     meta = _pipeline_meta(interrupted, killed_at)
     assert (meta["epoch"], meta["position"]) == divmod(killed_at, STEPS_PER_EPOCH)
     assert meta["kind"] == "stream" and meta["batch_size"] == 32 and meta["source"].startswith("npy:")
@@ -98,7 +98,7 @@ def test_sigkill_mid_epoch_of_a_streamed_run_then_resume_is_bit_identical(tmp_pa
         aejax.fit(get_config(config_file)),
         aejax.load(interrupted),
     )  # the uninterrupted run, in this process
-    assert a.step == b.step == 8 * STEPS_PER_EPOCH
+    assert a.step == b.step == 4 * STEPS_PER_EPOCH
     resumed_from = json.loads((interrupted / "results.json").read_text())["resumed_from"]
     assert resumed_from % STEPS_PER_EPOCH != 0  # mid-epoch
     for x, y in zip(_leaves(a), _leaves(b), strict=True):

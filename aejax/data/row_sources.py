@@ -39,14 +39,18 @@ def _as_float(name: str, rows: np.ndarray) -> np.ndarray:
 def check_rows(name: str, rows: np.ndarray, indices: np.ndarray, value_range) -> np.ndarray:
     """`rows` (float32, one per index) after the in-memory path's checks: finite, inside `value_range`."""
     flat = rows.reshape(rows.shape[0], -1)
-    finite = np.isfinite(flat).all(axis=1)
+    if not rows.size:
+        return rows
+    # two passes: a NaN makes its row's min NaN, an Inf its max or min infinite
+    row_min, row_max = flat.min(axis=1), flat.max(axis=1)
+    finite = np.isfinite(row_min) & np.isfinite(row_max)
     if not finite.all():
         raise StreamDataError(
             f"{name} example {int(indices[np.argmin(finite)])} contains non-finite values (NaN or Inf)"
         )
-    if value_range is not None and rows.size:
+    if value_range is not None:
         low, high = value_range
-        bad = (flat.min(axis=1) < low) | (flat.max(axis=1) > high)
+        bad = (row_min < low) | (row_max > high)
         if bad.any():
             i = int(np.argmax(bad))
             raise StreamDataError(
@@ -253,10 +257,10 @@ class NpyShards(RowSource):
             shard = int(shards[lo])
             local = int(indices[lo] - self._starts[shard])
             size = (hi - lo) * self._row_bytes
-            data = os.pread(self._fd(shard), size, self._offsets[shard] + local * self._row_bytes)
-            if len(data) != size:
+            # straight into the batch's buffer (no intermediate bytes object)
+            got = os.preadv(self._fd(shard), [out[lo:hi]], self._offsets[shard] + local * self._row_bytes)
+            if got != size:
                 raise StreamDataError(f"shard {self.files[shard].name} is shorter than its header says")
-            out[lo:hi] = np.frombuffer(data, np.uint8).reshape(hi - lo, self._row_bytes)
         rows = out.view(self._dtype).reshape(len(indices), *self._shape)
         return _as_float(self.name, rows)
 
