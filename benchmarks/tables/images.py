@@ -9,7 +9,6 @@ from . import common
 
 NAME = "images-table"
 MARKERS = ("<!-- images-table:start -->", "<!-- images-table:end -->")
-PENDING = "not regenerated yet: the README still shows the numbers pasted from run directories"
 SUMMARY = "conv AE, inpainting, SegNet, blind conv DAE (about 10 min)"
 
 
