@@ -19,10 +19,10 @@ from aejax.data.row_sources import ImageFolder, NpyShards, RowSource, TfdsRecord
 PIPELINES = ("auto", "memory", "stream")
 STREAM_SOURCES = ("npy_dir", "images")  # and tfds:<name>
 # data.pipeline='auto' streams a training pool above this many float32 bytes. Holding a pool in memory (the NumPy
-# split and its device copy) cost 1.5x its size in host RSS beyond a streamed run's (CPU, benchmarks/stream_data.py:
-# 1097 against 638 MiB peak for a 313 MB pool of 784-float rows), so at 512 MiB the in-memory path peaks near
-# 1.4 GiB, under the 2 GB a streamed run of any size stays within; below it, it is the faster path (streamed
-# steps/s measured at 0.78-0.88x of it on a shared 2-core CPU).
+# split and its device copy) cost 1.4-1.6x its size in host RSS beyond a streamed run's (CPU, three runs of
+# benchmarks/stream_data.py: 1037 against 605 MiB peak for a 313 MB pool of 784-float rows), so at 512 MiB the
+# in-memory path peaks near 1.4 GiB, under the 2 GB a streamed run of any size stays within; below it, it is the
+# faster path (streamed steps/s measured at 0.78-0.88x of it on a shared 2-core CPU).
 AUTO_STREAM_BYTES = 512 << 20
 
 
