@@ -182,3 +182,13 @@ def test_tfds_streams_array_records_in_batches_like_the_in_memory_split(tmp_path
     for a, b in zip(_leaves(memory), _leaves(streamed), strict=True):
         np.testing.assert_array_equal(a, b)
     assert streamed.results["test"]["mse"] == pytest.approx(memory.results["test"]["mse"], rel=1e-6)
+
+
+def test_a_task_refuses_a_streamed_pipeline_by_name():
+    config = aejax.get_config("ae_digits")
+    config.task.name = "reduce"
+    config.data.pipeline = "stream"
+    with pytest.raises(
+        ValueError, match=r"'reduce' task reads its splits in memory, and data.pipeline is 'stream'"
+    ):
+        aejax.run_task(config)

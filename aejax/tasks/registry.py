@@ -72,5 +72,10 @@ def run_task(
     single_process_only("aejax.run_task")
     if config.task.name == "none":
         raise ValueError(f"config.task.name is 'none'; set it to one of: {', '.join(sorted(TASKS))}")
+    if config.data.pipeline == "stream":
+        raise ValueError(
+            f"the {config.task.name!r} task reads its splits in memory, and data.pipeline is 'stream': set "
+            "data.pipeline='auto' or 'memory' (streamed data trains through aejax.fit / aejax train)"
+        )
     with workdir_lock(workdir):  # one writer per workdir; the task's own fits there re-enter it
         return get_task(config.task.name).run(config, workdir, data)
