@@ -212,7 +212,8 @@ def _train() -> ml_collections.ConfigDict:
     train.backend = "auto"
     # > 1: that many train steps per dispatch in one lax.scan over the device-resident training split
     # (bit-identical to single steps; single device, plain train step). 0 (auto): the largest divisor of
-    # log_every_steps up to 10 for the plain single-device step in runs of 500 steps or more, else 1.
+    # log_every_steps up to 10 for the plain single-device step in runs of 20,000 steps or more
+    # (AUTO_FUSE_MIN_STEPS), else 1.
     train.steps_per_dispatch = 0
     # > 0: each step's gradient is averaged over slices of this many examples in a lax.scan (must divide the
     # batch; = batch_size turns it off). The same update for per-example objectives, with a working set that
