@@ -5,13 +5,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
-import jax
 import numpy as np
 import pytest
 from stream_case import write_shards
+from test_resume import _command, _complete_steps, _leaves  # the kill-resume tests' own helpers
 
 import aejax
 from aejax.config import get_config
@@ -28,29 +27,6 @@ def get_config():
     return config
 """
 STEPS_PER_EPOCH = 560 // 32  # 700 rows, 10% val and 10% test carved out
-
-
-def _command(config_file, workdir):
-    return [
-        sys.executable,
-        "-m",
-        "aejax.cli",
-        "train",
-        "--config",
-        str(config_file),
-        "--workdir",
-        str(workdir),
-    ]
-
-
-def _complete_steps(workdir):
-    directory = workdir / "checkpoints"
-    return [int(p.name) for p in directory.iterdir() if p.name.isdigit()] if directory.is_dir() else []
-
-
-def _leaves(trained):
-    state = jax.device_get(trained.state)
-    return jax.tree_util.tree_leaves((state.params, state.opt_state, state.rng, state.step))
 
 
 def _pipeline_meta(workdir, step):
