@@ -30,33 +30,6 @@ def psnr_at_rate(jpeg: list[dict], bpp: float) -> float | None:
     return points[-1][1]
 
 
-def table(rows: list[dict], jpeg: list[dict]) -> list[str]:
-    """The same table as `aejax.tasks.compression.markdown_table`."""
-    lowest = min(jpeg, key=lambda r: r["bpp_scan"])
-    lines = [
-        "| codec | setting | bpp | PSNR (dB) | JPEG (scan bytes only) PSNR at this bpp |",
-        "|---|---|---|---|---|",
-    ]
-    for r in sorted(rows, key=lambda r: r["bpp"]):
-        at = psnr_at_rate(jpeg, r["bpp"])
-        if at is not None:
-            cell = f"{at:.2f}"
-        elif r["bpp"] < lowest["bpp_scan"]:
-            cell = f"below JPEG's lowest rate ({lowest['bpp_scan']:.3f} bpp at {lowest['psnr']:.2f} dB)"
-        else:
-            cell = "above the JPEG qualities tried"
-        lines.append(
-            f"| aejax (quantized AE + arithmetic coding) | k={r['code_size']}, L={r['levels']} | "
-            f"{r['bpp']:.3f} | {r['psnr']:.2f} | {cell} |"
-        )
-    for r in jpeg:
-        lines.append(
-            f"| JPEG (Pillow) | quality {r['quality']} | {r['bpp_file']:.3f} file / {r['bpp_scan']:.3f} scan | "
-            f"{r['psnr']:.2f} | |"
-        )
-    return lines
-
-
 def prose(rows: list[dict], jpeg: list[dict]) -> str:
     """The comparison the table supports, with its numbers."""
     lowest, best = min(jpeg, key=lambda r: r["bpp_scan"]), max(jpeg, key=lambda r: r["psnr"])
@@ -112,7 +85,13 @@ def render(record: dict) -> str:
     )
     return (
         "\n".join(
-            [common.paragraph(caption), "", *table(rows, jpeg), "", common.paragraph(prose(rows, jpeg))]
+            [
+                common.paragraph(caption),
+                "",
+                *report["table"].rstrip("\n").split("\n"),
+                "",
+                common.paragraph(prose(rows, jpeg)),
+            ]
         )
         + "\n"
     )

@@ -18,19 +18,6 @@ def run(workdir: Path) -> dict:
     return common.single_task(CONFIG, "hashing.json", workdir)
 
 
-def table(rows: list[dict], k: int) -> list[str]:
-    """The same table as `aejax.tasks.hashing.markdown_table`."""
-    lines = [f"| bits | method | precision@{k} | mAP |", "|---|---|---|---|"]
-    for row in rows:
-        for method in METHODS:
-            scores = row[method]
-            lines.append(
-                f"| {row['bits']} | {method.replace('_', ' ')} | {scores[f'precision_at_{k}']:.3f} | "
-                f"{scores['map']:.3f} |"
-            )
-    return lines
-
-
 def prose(rows: list[dict], k: int) -> str:
     def each(method: str) -> str:
         return " / ".join(f"{row[method][f'precision_at_{k}']:.3f}" for row in rows)
@@ -62,6 +49,14 @@ def render(record: dict) -> str:
         + common.regenerate(NAME)
     )
     return (
-        "\n".join([common.paragraph(caption), "", *table(rows, k), "", common.paragraph(prose(rows, k))])
+        "\n".join(
+            [
+                common.paragraph(caption),
+                "",
+                *report["table"].rstrip("\n").split("\n"),
+                "",
+                common.paragraph(prose(rows, k)),
+            ]
+        )
         + "\n"
     )

@@ -17,20 +17,6 @@ def run(workdir: Path) -> dict:
     return common.single_task(CONFIG, "ksparse.json", workdir)
 
 
-def table(rows: list[dict]) -> list[str]:
-    """The same table as `aejax.tasks.ksparse.markdown_table`."""
-    lines = [
-        "| k (train) | k (eval) | test MSE at k (at eval k) | dead units at k (at eval k) | linear probe acc. | k-NN acc. |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['k']} | {r['eval_k']} | {r['test_mse']:.5f} ({r['test_mse_eval_k']:.5f}) | {r['dead_units']} "
-            f"({r['dead_units_eval_k']}) / {r['code_size']} | {r['linear_probe']:.4f} | {r['knn']:.4f} |"
-        )
-    return lines
-
-
 def prose(rows: list[dict]) -> str:
     ks = ", ".join(str(r["k"]) for r in rows)
     dead = ", ".join(str(r["dead_units"]) for r in rows[:-1]) + f" and {rows[-1]['dead_units']}"
@@ -55,4 +41,15 @@ def render(record: dict) -> str:
         f"encoding for the probes; {run_['wall_seconds']:.0f} s, {common.wall(record['meta'])}). "
         + common.regenerate(NAME)
     )
-    return "\n".join([common.paragraph(caption), "", *table(rows), "", common.paragraph(prose(rows))]) + "\n"
+    return (
+        "\n".join(
+            [
+                common.paragraph(caption),
+                "",
+                *run_["report"]["table"].rstrip("\n").split("\n"),
+                "",
+                common.paragraph(prose(rows)),
+            ]
+        )
+        + "\n"
+    )
