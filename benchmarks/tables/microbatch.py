@@ -10,10 +10,6 @@ from . import common
 NAME = "microbatch-slices"
 MARKERS = ("<!-- microbatch-slices:start -->", "<!-- microbatch-slices:end -->")
 SUMMARY = "rows per microbatch slice vs whole batches, conv AE and MLP (about 15 min on an idle CPU)"
-PENDING = (
-    "not regenerated yet: the README keeps the hand-measured numbers the Speed prose relies on; a run under load "
-    "~10 on the shared 2-core CPU disagreed with them, so rerun it on a quiet machine"
-)
 ROWS = (  # (label, aejax.bench model, batch, slice sizes)
     ("conv AE 28x28x1", "conv_28x28_32-64_16", 128, (16, 32, 64)),
     ("conv AE 28x28x1", "conv_28x28_32-64_16", 1024, (16, 32, 64, 128, 256)),
