@@ -152,14 +152,20 @@ def test_markers_are_well_formed():
 
 
 def test_every_family_and_task_has_a_page():
-    """One page per registered family (docs/families/<name>.md) and per task (docs/tasks/<name>.md), in nav."""
-    from aejax.families import family_names
-    from aejax.tasks import TASKS
-
+    """One page per registered family (docs/families/<name>.md) and per task (docs/tasks/<name>.md), in nav.
+    The registries are read in a fresh interpreter: other tests in this process register families of their own."""
+    code = (
+        "import json; from aejax.families import family_names; from aejax.tasks import TASKS; "
+        "print(json.dumps([family_names(), sorted(TASKS)]))"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    families, tasks = json.loads(listed.stdout.strip().splitlines()[-1])
     nav = (REPO / "mkdocs.yml").read_text()
     missing = [
         f"{kind}/{name}.md"
-        for kind, names in (("families", family_names()), ("tasks", sorted(TASKS)))
+        for kind, names in (("families", families), ("tasks", tasks))
         for name in names
         if not (DOCS / kind / f"{name}.md").is_file() or f"{kind}/{name}.md" not in nav
     ]
