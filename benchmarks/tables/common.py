@@ -210,3 +210,8 @@ def paragraph(text: str) -> str:
 def regenerate(name: str) -> str:
     """The sentence that names a table's generator."""
     return f"`python benchmarks/reproduce.py {name} --readme README.md` regenerates this table."
+
+
+def captioned_table(caption: str, table: str, prose: str) -> str:
+    """A table block as the README shows it: the caption paragraph, a task's own markdown table, the prose."""
+    return "\n".join([paragraph(caption), "", *table.rstrip("\n").split("\n"), "", paragraph(prose)]) + "\n"

@@ -83,15 +83,4 @@ def render(record: dict) -> str:
         "compares against JPEG's entropy-coded scan alone, a lower bound no real JPEG file reaches. "
         + common.regenerate(NAME)
     )
-    return (
-        "\n".join(
-            [
-                common.paragraph(caption),
-                "",
-                *report["table"].rstrip("\n").split("\n"),
-                "",
-                common.paragraph(prose(rows, jpeg)),
-            ]
-        )
-        + "\n"
-    )
+    return common.captioned_table(caption, report["table"], prose(rows, jpeg))

@@ -48,15 +48,4 @@ def render(record: dict) -> str:
         f"{report['queries']:,} test images the queries, an item is relevant when its label matches. "
         + common.regenerate(NAME)
     )
-    return (
-        "\n".join(
-            [
-                common.paragraph(caption),
-                "",
-                *report["table"].rstrip("\n").split("\n"),
-                "",
-                common.paragraph(prose(rows, k)),
-            ]
-        )
-        + "\n"
-    )
+    return common.captioned_table(caption, report["table"], prose(rows, k))

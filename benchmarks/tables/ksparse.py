@@ -41,15 +41,4 @@ def render(record: dict) -> str:
         f"encoding for the probes; {run_['wall_seconds']:.0f} s, {common.wall(record['meta'])}). "
         + common.regenerate(NAME)
     )
-    return (
-        "\n".join(
-            [
-                common.paragraph(caption),
-                "",
-                *run_["report"]["table"].rstrip("\n").split("\n"),
-                "",
-                common.paragraph(prose(rows)),
-            ]
-        )
-        + "\n"
-    )
+    return common.captioned_table(caption, run_["report"]["table"], prose(rows))
