@@ -1,17 +1,17 @@
-"""scikit-learn estimators backed by an aejax autoencoder: an outlier detector and a code transformer.
+"""scikit-learn estimators backed by aejax autoencoders: an outlier detector and a code transformer.
 
-Both train an MLP autoencoder with `aejax.fit` on a 2-d table (images flattened, values in [0, 1], or any
-real-valued features) and work with `clone`, `Pipeline`, grid search and pickle:
-
-    detector = AutoencoderAnomalyDetector(contamination=0.05).fit(X_train)
+    detector = AutoencoderAnomalyDetector().fit(X_train)   # robust ensemble, contamination="auto"
     detector.predict(X)          # +1 inlier / -1 outlier (label_convention="pyod": 0 normal / 1 anomaly)
-    detector.score_samples(X)    # minus the reconstruction error: higher = more normal
+    detector.anomaly_score(X)    # higher = more anomalous
     codes = AutoencoderTransformer(latent_dim=8).fit_transform(X)
 
-Features are standardized with the training mean and standard deviation unless every training value lies in
-[0, 1] (`standardize="auto"`); the decoder then ends in a sigmoid for [0, 1] data and is linear otherwise.
-Training runs a fixed number of epochs; with `early_stopping=True` a seeded `validation_fraction` of the rows
-is held out and training stops after `n_iter_no_change` epochs without improvement of its reconstruction.
+The detector lives in `aejax.anomaly_detector` (its docstring says how it scores and why). The transformer
+trains an MLP autoencoder with `aejax.fit` on a 2-d table (images flattened, values in [0, 1], or any
+real-valued features) and works with `clone`, `Pipeline`, grid search and pickle. Features are standardized
+with the training mean and standard deviation unless every training value lies in [0, 1]
+(`standardize="auto"`); the decoder then ends in a sigmoid for [0, 1] data and is linear otherwise. Training
+runs a fixed number of epochs; with `early_stopping=True` a seeded `validation_fraction` of the rows is held
+out and training stops after `n_iter_no_change` epochs without improvement of its reconstruction.
 """
 
 from __future__ import annotations
@@ -23,23 +23,23 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aejax import config as config_lib
+from aejax.anomaly_detector import AutoencoderAnomalyDetector
 from aejax.data import from_arrays
 from aejax.data.batching import pad_rows
 from aejax.fitting import fit as aejax_fit
 from aejax.models import ACTIVATIONS
-from aejax.tasks.anomaly import contamination_threshold
 from aejax.trained import Trained, model_from_config, objective_from_config
 from aejax.training import TrainSpec, TrainState
 
 # Inference runs in chunks of exactly this many rows (the last one zero-padded), so a row's output never
 # depends on how many rows came with it, and each feature count compiles once.
 _CHUNK = 256
-LABEL_CONVENTIONS = ("sklearn", "pyod")
+__all__ = ["AutoencoderAnomalyDetector", "AutoencoderTransformer", "auto_latent_dim"]
 
 
 def auto_latent_dim(n_features: int) -> int:
@@ -213,86 +213,6 @@ class _AutoencoderEstimator(BaseEstimator):
         if isinstance(state.get("trained_"), dict):
             state["trained_"] = _restore(state["trained_"])
         super().__setstate__(state)
-
-
-class AutoencoderAnomalyDetector(OutlierMixin, _AutoencoderEstimator):
-    """Outlier detector: an example is an outlier when its reconstruction error exceeds `threshold_`.
-
-    `threshold_` is the (1 - contamination) quantile of the training errors, so a `contamination` fraction
-    of the training rows is flagged. `score_samples` is minus the reconstruction error (the model's MSE per
-    feature, after scaling): higher = more normal; `decision_function = score_samples - offset_` with
-    `offset_ = -threshold_`, negative for outliers. `predict` follows `label_convention`: "sklearn" gives
-    +1 (inlier) / -1 (outlier) as every scikit-learn detector does; "pyod" gives 0 (normal) / 1 (anomaly).
-    `anomaly_score` is the reconstruction error itself (higher = more anomalous).
-
-    Fitted attributes: `trained_` (the aejax `Trained`), `threshold_`, `offset_`, `latent_dim_`,
-    `standardized_`, `mean_`, `scale_`, `n_features_in_` (and `feature_names_in_` for DataFrames).
-    """
-
-    def __init__(
-        self,
-        hidden=(64,),
-        latent_dim="auto",
-        *,
-        epochs=50,
-        batch_size=128,
-        learning_rate=1e-3,
-        activation="relu",
-        contamination=0.1,
-        standardize="auto",
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        label_convention="sklearn",
-        random_state=0,
-        verbose=False,
-    ):
-        self.hidden = hidden
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.activation = activation
-        self.contamination = contamination
-        self.standardize = standardize
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.label_convention = label_convention
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def fit(self, X, y=None):
-        """Train on X (all rows count as normal data); y is ignored."""
-        if not isinstance(self.contamination, numbers.Real) or not 0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
-        if self.label_convention not in LABEL_CONVENTIONS:
-            raise ValueError(
-                f"label_convention must be one of {LABEL_CONVENTIONS}, got {self.label_convention!r}"
-            )
-        x = self._fit_autoencoder(X)
-        self.threshold_ = contamination_threshold(self._reconstruction_error(x), self.contamination)
-        self.offset_ = -self.threshold_
-        return self
-
-    def anomaly_score(self, X) -> np.ndarray:
-        """Reconstruction error per row (float64): higher = more anomalous."""
-        return self._reconstruction_error(self._prepare(X))
-
-    def score_samples(self, X) -> np.ndarray:
-        """Minus the reconstruction error per row: higher = more normal (scikit-learn's convention)."""
-        return -self.anomaly_score(X)
-
-    def decision_function(self, X) -> np.ndarray:
-        """`score_samples(X) - offset_`: negative for outliers, >= 0 for inliers."""
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X) -> np.ndarray:
-        """+1 inlier / -1 outlier ("sklearn"), or 0 normal / 1 anomaly ("pyod"), per `label_convention`."""
-        outlier = self.decision_function(X) < 0
-        if self.label_convention == "pyod":
-            return outlier.astype(np.int64)
-        return np.where(outlier, -1, 1).astype(np.int64)
 
 
 class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AutoencoderEstimator):

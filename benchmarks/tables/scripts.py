@@ -48,6 +48,10 @@ def _step_throughput(record: dict) -> str:
     return common.functions_from_source(common.REPO / "aejax" / "bench.py", names)["markdown"](record)
 
 
+def _anomaly_odds(record: dict) -> str:
+    return common.script_module("anomaly_odds").readme_block(record)
+
+
 def _end_to_end(record: dict) -> str:
     from aejax.benchmarking.report import markdown
 
@@ -55,6 +59,14 @@ def _end_to_end(record: dict) -> str:
 
 
 TABLES = (
+    ScriptTable(
+        "anomaly-odds",
+        ("<!-- anomaly-odds:start -->", "<!-- anomaly-odds:end -->"),
+        "anomaly_odds",
+        "script benchmarks/anomaly_odds.py: default detector vs IsolationForest, PCA, LOF, PyOD (about 10 min)",
+        lambda workdir: ["benchmarks/anomaly_odds.py"],
+        _anomaly_odds,
+    ),
     ScriptTable(
         "regularized-table",
         ("<!-- regularized-table:start -->", "<!-- regularized-table:end -->"),
