@@ -197,12 +197,18 @@ def markdown(record: dict, key: str = "auroc") -> str:
 
 
 def readme_block(record: dict) -> str:
+    import textwrap
+
     meta = record["meta"]
-    return (
+    pyod = f"PyOD {meta['pyod']}" if meta.get("pyod") else "PyOD not installed"
+    caption = (
         f"`python benchmarks/anomaly_odds.py --readme` regenerates this table ({meta['cpu_count']} CPU cores, "
-        f"Python {meta['python']}, jax {meta['jax']}, scikit-learn {meta['sklearn']}"
-        + (f", PyOD {meta['pyod']}" if meta.get("pyod") else ", PyOD not installed")
-        + f", {record['wall_seconds']:.0f} s).\n\n"
+        f"Python {meta['python']}, jax {meta['jax']}, scikit-learn {meta['sklearn']}, {pyod}, "
+        f"{record['wall_seconds']:.0f} s)."
+    )
+    return (
+        textwrap.fill(caption, 115, break_long_words=False, break_on_hyphens=False)
+        + "\n\n"
         + markdown(record)
     )
 
