@@ -42,6 +42,7 @@ def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
         iwae_samples=config.loss.iwae_samples,
         binarize=config.data.binarize == "dynamic",
         reconstruction_weight=config.loss.reconstruction_weight,
+        augment=config.loss.augment.to_dict(),
     )
     if objective.iwae_samples > 1 and not get_family(config.model.family).variational:
         raise ValueError("loss.iwae_samples > 1 needs a variational model (model.family='vae')")

@@ -379,7 +379,7 @@ def test_config_missing_a_section():
             config[section] = values
     with pytest.raises(
         ValueError,
-        match=r"config is missing keys \['loss.corruption.clip', .*'loss.reconstruction', .*'loss.regularizers'\]",
+        match=r"config is missing keys \['loss.augment.kind', .*'loss.corruption.clip', .*'loss.reconstruction', .*'loss.regularizers'\]",
     ):
         validate(config)
 

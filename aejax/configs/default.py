@@ -152,6 +152,15 @@ def _loss() -> ml_collections.ConfigDict:
     loss.corruption.size = 8  # centre_square: side; random_boxes: largest side
     loss.corruption.num_boxes = 3  # random_boxes
     loss.reconstruction_weight = 1.0  # weight of the reconstruction term (e.g. < 1: known pixels count less)
+    # Augmentation of training batches (aejax/data/augment.py): none | affine (each example rotated by
+    # U(-rotation, rotation) degrees and shifted by a whole number of pixels in -shift..shift per axis, fresh
+    # every step; input and target are the same moved image). Validation, test and evaluation see the data as
+    # they are. Flat rows are read as square single-channel images unless shape gives (H, W[, C]).
+    loss.augment = ml_collections.ConfigDict()
+    loss.augment.kind = "none"
+    loss.augment.shift = 2
+    loss.augment.rotation = 10.0
+    loss.augment.shape = ()
     return loss
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from aejax.data.augment import Augmentation
 from aejax.objectives.corruptions import Corruption
 from aejax.objectives.forward import Forward
 from aejax.objectives.losses import get_reconstruction_loss
@@ -41,6 +42,8 @@ class Objective:
 
     For variational models, `iwae_samples` > 1 trains on the k-sample importance-weighted bound instead of
     reconstruction + KL, and `binarize` resamples x ~ Bernoulli(x) every step (dynamic binarization).
+    `augmentation` (aejax.data.augment) moves each training example before anything else: the encoder's input
+    and the target are then the same moved image.
     """
 
     reconstruction: str = "mse"
@@ -49,6 +52,7 @@ class Objective:
     iwae_samples: int = 1
     binarize: bool = False
     reconstruction_weight: float = 1.0
+    augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
 
     def __post_init__(self):
         get_reconstruction_loss(self.reconstruction)  # fail at construction, not inside jit
@@ -92,6 +96,7 @@ class Objective:
         iwae_samples: int = 1,
         binarize: bool = False,
         reconstruction_weight: float = 1.0,
+        augment: Mapping[str, Any] | Augmentation | None = None,
     ) -> Objective:
         terms = tuple(
             (
@@ -114,6 +119,7 @@ class Objective:
             iwae_samples=int(iwae_samples),
             binarize=bool(binarize),
             reconstruction_weight=float(reconstruction_weight),
+            augmentation=augment if isinstance(augment, Augmentation) else Augmentation.from_mapping(augment),
         )
 
     @property

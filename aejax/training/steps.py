@@ -98,12 +98,14 @@ def train_step(
 
 # What each key folded from a step's key is for (the numbers fix the draws: changing one changes results).
 # 6: the AAE's phases; 7: FactorVAE's discriminator phase (aejax.training.factor_vae.PHASE_KEY)
-STEP_KEY_PURPOSES = {"corruption": 2, "binarize": 3, "latent": 4, "importance": 5}
+STEP_KEY_PURPOSES = {"corruption": 2, "binarize": 3, "latent": 4, "importance": 5, "augment": 8}
 
 
 def _step_inputs(objective: Objective, x: jax.Array, step_key: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(target, encoder input): a fresh Bernoulli sample of x with dynamic binarization, and for denoising a
-    corrupted copy for the encoder while the loss compares with the clean x."""
+    """(target, encoder input): x moved by the augmentation (both), a fresh Bernoulli sample of it with dynamic
+    binarization, and for denoising a corrupted copy for the encoder while the loss compares with the clean x."""
+    if objective.augmentation.active:
+        x = objective.augmentation(x, jax.random.fold_in(step_key, STEP_KEY_PURPOSES["augment"]))
     if objective.binarize:
         x = jax.random.bernoulli(jax.random.fold_in(step_key, STEP_KEY_PURPOSES["binarize"]), x).astype(
             x.dtype
