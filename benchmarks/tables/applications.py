@@ -29,7 +29,15 @@ def run(workdir: Path) -> dict:
 
 
 def _widths(config: dict, code: str) -> str:
-    return "-".join(str(w) for w in [784, *config["model"]["hidden"], code])
+    """The MLP's widths, and the training-batch augmentation when the run used one (loss.augment)."""
+    widths = "-".join(str(w) for w in [784, *config["model"]["hidden"], code])
+    augment = config["loss"].get("augment", {})
+    if augment.get("kind", "none") == "none":
+        return widths
+    return (
+        f"{widths}, {config['train']['epochs']} epochs on training images shifted by up to "
+        f"{augment['shift']} px and rotated by up to {augment['rotation']:g} degrees"
+    )
 
 
 def _reduce(run: dict) -> str:
