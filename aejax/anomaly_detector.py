@@ -11,7 +11,8 @@ detector answers each:
    tails are compressed but their order kept, so no single feature dominates;
 2. an ensemble (`aejax.robust_ensemble`) of `n_members` autoencoders with random connection masks and code
    sizes from 1 to `latent_dim`, trained as one vmapped program with a trimmed loss that stops fitting the
-   `trim_fraction` of rows it explains worst;
+   `trim_fraction` of rows it explains worst, for `epochs` but at least `min_steps` minibatch steps (a
+   small table is otherwise undertrained: one-class MNIST rose from 0.871 to 0.898 mean AUROC);
 3. a score that adds, per member, how far the row's code lies from the training codes (squared robust
    z-scores summed over the code units) to the reconstruction error; each member's two scores are
    standardized by their median and MAD over the training rows, and the members' sums are averaged.
@@ -30,7 +31,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aejax.robust_ensemble import EnsembleSpec, member_outputs, train_ensemble
+from aejax.robust_ensemble import EnsembleSpec, member_outputs, train_ensemble, training_epochs
 
 LABEL_CONVENTIONS = ("sklearn", "pyod")
 SCORES = ("latent+reconstruction", "reconstruction", "latent")
@@ -86,6 +87,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         latent_dim="auto",
         *,
         epochs=30,
+        min_steps=600,
         batch_size=128,
         learning_rate=1e-3,
         connection_density=0.5,
@@ -101,6 +103,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self.hidden = hidden
         self.latent_dim = latent_dim
         self.epochs = epochs
+        self.min_steps = min_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.connection_density = connection_density
@@ -119,11 +122,18 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"hidden must be a tuple of positive layer widths, got {self.hidden!r}")
         if not (self.latent_dim == "auto" or (_is_int(self.latent_dim) and self.latent_dim > 0)):
             raise ValueError(f"latent_dim must be 'auto' or a positive int, got {self.latent_dim!r}")
+        if not _is_int(self.min_steps) or self.min_steps < 0:
+            raise ValueError(f"min_steps must be a non-negative int, got {self.min_steps!r}")
         for name in ("n_members", "epochs", "batch_size"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not _positive_real(self.learning_rate):
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        self._check_scoring_settings()
+        return tuple(int(h) for h in hidden)
+
+    def _check_scoring_settings(self) -> None:
+        """The ensemble's robustness, scoring and threshold settings."""
         if not (_positive_real(self.connection_density) and self.connection_density <= 1):
             raise ValueError(f"connection_density must be in (0, 1], got {self.connection_density!r}")
         if not (isinstance(self.trim_fraction, numbers.Real) and 0 <= self.trim_fraction < 0.5):
@@ -140,7 +150,6 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             raise ValueError(
                 f"label_convention must be one of {LABEL_CONVENTIONS}, got {self.label_convention!r}"
             )
-        return tuple(int(h) for h in hidden)
 
     def _spec(self, hidden: tuple[int, ...], n_features: int) -> EnsembleSpec:
         if _is_int(self.random_state):
@@ -155,6 +164,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             density=float(self.connection_density),
             trim=float(self.trim_fraction),
             epochs=int(self.epochs),
+            min_steps=int(self.min_steps),
             batch_size=int(self.batch_size),
             learning_rate=float(self.learning_rate),
             seed=seed,
@@ -189,7 +199,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         x = self._to_model_space(X)
         spec = self._spec(hidden, X.shape[1])
         self.latent_dim_ = spec.latent_dim
-        progress = (lambda e: print(f"epoch {e}/{spec.epochs}", flush=True)) if self.verbose else None
+        epochs = training_epochs(spec, X.shape[0])
+        progress = (lambda e: print(f"epoch {e}/{epochs}", flush=True)) if self.verbose else None
         self.params_, self.masks_ = train_ensemble(x, spec, progress)
         codes, _ = member_outputs(self.params_, self.masks_, x)
         self.code_center_ = np.median(codes, axis=1)

@@ -40,6 +40,7 @@ class EnsembleSpec:
     density: float = 0.5
     trim: float = 0.2
     epochs: int = 30
+    min_steps: int = 600
     batch_size: int = 128
     learning_rate: float = 1e-3
     seed: int = 0
@@ -123,20 +124,29 @@ def _epoch_fn(x: jax.Array, tx: optax.GradientTransformation, n_batches: int, ba
     return epoch
 
 
+def training_epochs(spec: EnsembleSpec, n_rows: int) -> int:
+    """`spec.epochs`, raised until training takes at least `spec.min_steps` minibatch steps (small tables)."""
+    n_batches = max(1, n_rows // min(spec.batch_size, n_rows))
+    return max(spec.epochs, -(-spec.min_steps // n_batches))
+
+
 def train_ensemble(x: np.ndarray, spec: EnsembleSpec, progress=None) -> tuple[dict, dict]:
     """Train every member on rows x (float32, already scaled); returns (params, masks) as NumPy trees.
 
-    `progress`, when given, is called with the epoch number after each epoch.
+    Trains `training_epochs(spec, len(x))` epochs; `progress`, when given, is called with the epoch number
+    after each epoch.
     """
     n, d = x.shape
     batch_size = min(spec.batch_size, n)
+    n_batches = max(1, n // batch_size)
+    epochs = training_epochs(spec, n)
     params, masks = init_ensemble(d, spec)
     tx = optax.adam(spec.learning_rate)
     opt_state = jax.vmap(tx.init)(params)
-    epoch = _epoch_fn(jnp.asarray(x, jnp.float32), tx, max(1, n // batch_size), batch_size)
+    epoch = _epoch_fn(jnp.asarray(x, jnp.float32), tx, n_batches, batch_size)
     key = jax.random.PRNGKey(spec.seed + 1)
-    ramp = max(1, spec.epochs // 2)
-    for e in range(spec.epochs):
+    ramp = max(1, epochs // 2)
+    for e in range(epochs):
         key, sub = jax.random.split(key)
         fraction = jnp.float32(spec.trim * min(1.0, e / ramp))
         params, opt_state = epoch(params, opt_state, masks, sub, fraction)

@@ -241,6 +241,7 @@ def test_clear_errors_for_nan_feature_count_settings_and_unfitted(blob_tables):
         ({"epochs": 0}, "epochs"),
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"n_members": 0}, "n_members"),
+        ({"min_steps": -1}, "min_steps"),
         ({"connection_density": 0.0}, "connection_density"),
         ({"trim_fraction": 0.5}, "trim_fraction"),
         ({"squash": -1.0}, "squash"),
