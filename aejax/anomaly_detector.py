@@ -59,8 +59,26 @@ def robust_standardize(train: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (values - center) / np.maximum(spread, 1e-12)
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An integer that is not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_widths(hidden, latent_dim) -> tuple[int, ...]:
+    """Validate `hidden` (an int or a tuple of positive widths) and `latent_dim` ('auto' or a positive int)."""
+    widths = (hidden,) if is_int(hidden) else hidden
+    if not isinstance(widths, tuple | list) or not all(is_int(h) and h > 0 for h in widths):
+        raise ValueError(f"hidden must be a tuple of positive layer widths, got {hidden!r}")
+    if not (latent_dim == "auto" or (is_int(latent_dim) and latent_dim > 0)):
+        raise ValueError(f"latent_dim must be 'auto' or a positive int, got {latent_dim!r}")
+    return tuple(int(h) for h in widths)
+
+
+def seed_of(random_state) -> int:
+    """An int seed from scikit-learn's random_state (an int, None or a RandomState)."""
+    if is_int(random_state):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def _positive_real(value) -> bool:
@@ -117,20 +135,16 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _check_settings(self) -> tuple[int, ...]:
         """Validate the hyperparameters (at fit time, as scikit-learn requires); returns the hidden widths."""
-        hidden = (self.hidden,) if _is_int(self.hidden) else self.hidden
-        if not isinstance(hidden, tuple | list) or not all(_is_int(h) and h > 0 for h in hidden):
-            raise ValueError(f"hidden must be a tuple of positive layer widths, got {self.hidden!r}")
-        if not (self.latent_dim == "auto" or (_is_int(self.latent_dim) and self.latent_dim > 0)):
-            raise ValueError(f"latent_dim must be 'auto' or a positive int, got {self.latent_dim!r}")
-        if not _is_int(self.min_steps) or self.min_steps < 0:
+        hidden = check_widths(self.hidden, self.latent_dim)
+        if not is_int(self.min_steps) or self.min_steps < 0:
             raise ValueError(f"min_steps must be a non-negative int, got {self.min_steps!r}")
         for name in ("n_members", "epochs", "batch_size"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not _positive_real(self.learning_rate):
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
         self._check_scoring_settings()
-        return tuple(int(h) for h in hidden)
+        return hidden
 
     def _check_scoring_settings(self) -> None:
         """The ensemble's robustness, scoring and threshold settings."""
@@ -152,10 +166,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             )
 
     def _spec(self, hidden: tuple[int, ...], n_features: int) -> EnsembleSpec:
-        if _is_int(self.random_state):
-            seed = int(self.random_state)
-        else:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = seed_of(self.random_state)
         latent = detector_latent_dim(n_features) if self.latent_dim == "auto" else int(self.latent_dim)
         return EnsembleSpec(
             n_members=int(self.n_members),

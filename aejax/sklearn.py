@@ -24,11 +24,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aejax import config as config_lib
-from aejax.anomaly_detector import AutoencoderAnomalyDetector
+from aejax.anomaly_detector import AutoencoderAnomalyDetector, check_widths, is_int, seed_of
 from aejax.data import from_arrays
 from aejax.data.batching import pad_rows
 from aejax.fitting import fit as aejax_fit
@@ -91,23 +90,15 @@ def _restore(snapshot: dict) -> Trained:
     )
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 class _AutoencoderEstimator(BaseEstimator):
     """Shared fit/inference of the autoencoder estimators; subclasses declare the constructor parameters."""
 
     def _check_settings(self) -> tuple[int, ...]:
         """Validate the hyperparameters (at fit time, as scikit-learn requires); returns the hidden widths."""
-        hidden = (self.hidden,) if _is_int(self.hidden) else self.hidden
-        if not isinstance(hidden, tuple | list) or not all(_is_int(h) and h > 0 for h in hidden):
-            raise ValueError(f"hidden must be a tuple of positive layer widths, got {self.hidden!r}")
-        if not (self.latent_dim == "auto" or (_is_int(self.latent_dim) and self.latent_dim > 0)):
-            raise ValueError(f"latent_dim must be 'auto' or a positive int, got {self.latent_dim!r}")
+        hidden = check_widths(self.hidden, self.latent_dim)
         for name in ("epochs", "batch_size", "n_iter_no_change"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
@@ -123,12 +114,10 @@ class _AutoencoderEstimator(BaseEstimator):
             isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1
         ):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        return tuple(int(h) for h in hidden)
+        return hidden
 
     def _seed(self) -> int:
-        if _is_int(self.random_state):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return seed_of(self.random_state)
 
     def _config(self, hidden: tuple[int, ...], n_features: int, n_train: int, unit_range: bool, seed: int):
         latent = auto_latent_dim(n_features) if self.latent_dim == "auto" else int(self.latent_dim)
