@@ -187,9 +187,11 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             z = self.squash * np.arcsinh(z / self.squash)
         return z.astype(np.float32)
 
-    def _member_scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw per-member scores (members, rows): reconstruction MSE and squared robust code distance."""
-        codes, recons = member_outputs(self.params_, self.masks_, x)
+    def _member_scores(self, x: np.ndarray, outputs=None) -> dict[str, np.ndarray]:
+        """Raw per-member scores (members, rows): reconstruction MSE and squared robust code distance.
+
+        `outputs`: the members' (codes, reconstructions) of x when already computed."""
+        codes, recons = outputs if outputs is not None else member_outputs(self.params_, self.masks_, x)
         z = (codes - self.code_center_[:, None, :]) / self.code_scale_[:, None, :]
         return {
             "reconstruction": np.mean(np.square(recons - x[None]), axis=-1, dtype=np.float64),
@@ -213,11 +215,11 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         epochs = training_epochs(spec, X.shape[0])
         progress = (lambda e: print(f"epoch {e}/{epochs}", flush=True)) if self.verbose else None
         self.params_, self.masks_ = train_ensemble(x, spec, progress)
-        codes, _ = member_outputs(self.params_, self.masks_, x)
+        codes, recons = member_outputs(self.params_, self.masks_, x)
         self.code_center_ = np.median(codes, axis=1)
         spread = _MAD_TO_STD * np.median(np.abs(codes - self.code_center_[:, None, :]), axis=1)
         self.code_scale_ = np.where(spread > 1e-6, spread, 1.0)  # unused code units are 0 everywhere
-        self.member_train_ = self._member_scores(x)
+        self.member_train_ = self._member_scores(x, (codes, recons))
         self.train_scores_ = self._combine(self.member_train_)
         self.threshold_ = self._threshold(self.train_scores_)
         self.offset_ = -self.threshold_

@@ -21,7 +21,6 @@ precision) per set (mean over the seeds), group means, and fit time per set. Wri
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import platform
 import sys
@@ -52,22 +51,16 @@ def split(x: np.ndarray, y: np.ndarray, seed: int):
     return (train - mean) / std, (test - mean) / std, y[order[n:]]
 
 
-def _idx(path: Path) -> np.ndarray:
-    if path.suffix == ".gz":
-        with gzip.open(path) as handle:
-            data = handle.read()
-    else:
-        data = path.read_bytes()
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(data[3])]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * data[3]).reshape(dims)
-
-
 def load_mnist(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    from aejax.data.idx import read_idx
+
     images = sorted(directory.glob("t10k-images-idx3-ubyte*"))
     labels = sorted(directory.glob("t10k-labels-idx1-ubyte*"))
     if not images or not labels:
         raise SystemExit(f"MNIST test split (t10k-*-idx*-ubyte[.gz]) not found in {directory}; pass --mnist")
-    return _idx(images[0]).reshape(-1, 784).astype(np.float64) / 255.0, _idx(labels[0]).astype(np.int64)
+    return read_idx(images[0]).reshape(-1, 784).astype(np.float64) / 255.0, read_idx(labels[0]).astype(
+        np.int64
+    )
 
 
 def one_class(x: np.ndarray, labels: np.ndarray, digit: int, seed: int, share: float = 0.125):
