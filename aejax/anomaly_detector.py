@@ -7,10 +7,14 @@ far out along a direction the model captures is reconstructed well, so its error
 detector answers each:
 
 1. robust scaling: features are centred on their median and divided by 1.4826 x their median absolute
-   deviation (the standard deviation where that is zero), then squashed with c * asinh(x / c) (c = `squash`):
-   tails are compressed but their order kept, so no single feature dominates;
+   deviation, then squashed with c * asinh(x / c) (c = `squash`): tails are compressed but their order kept,
+   so no single feature dominates. A feature whose MAD is 0 (over half the rows share one value: pixels of
+   a background, counts, indicators) is divided by its standard deviation and clipped to +-`sparse_clip`:
+   such a value says "present", and hundreds of rarely present features (an image's border pixels) would
+   otherwise add their noise to every score (one-class MNIST rose from 0.898 to 0.911 mean AUROC, seed 0;
+   the five ODDS development sets from 0.850 to 0.859);
 2. an ensemble (`aejax.robust_ensemble`) of `n_members` autoencoders with random connection masks and code
-   sizes from 1 to `latent_dim`, trained as one vmapped program with a trimmed loss that stops fitting the
+   sizes from 1 to `latent_dim` (auto: ceil(sqrt(d / 2))), trained as one vmapped program with a trimmed loss that stops fitting the
    `trim_fraction` of rows it explains worst, for `epochs` but at least `min_steps` minibatch steps (a
    small table is otherwise undertrained: one-class MNIST rose from 0.871 to 0.895 mean AUROC, 3 seeds);
 3. a score that adds, per member, how far the row's code lies from the training codes (squared robust
@@ -39,17 +43,21 @@ _MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its stand
 
 
 def detector_latent_dim(n_features: int) -> int:
-    """ceil(sqrt(n_features) / 2), at least 1 and below n_features: 6 -> 2, 64 -> 4, 784 -> 14."""
-    return max(1, min(n_features - 1, int(np.ceil(np.sqrt(n_features) / 2))))
+    """ceil(sqrt(n_features / 2)), at least 1 and below n_features: 6 -> 2, 64 -> 6, 784 -> 20."""
+    return max(1, min(n_features - 1, int(np.ceil(np.sqrt(n_features / 2)))))
 
 
-def robust_scaling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(median, scale) per feature: 1.4826 x MAD, else the standard deviation, else 1 (constant features)."""
+def robust_scaling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(median, scale, sparse) per feature.
+
+    scale: 1.4826 x MAD, else the standard deviation, else 1 (constant features); sparse: True where the
+    MAD is 0, i.e. over half the rows share one value."""
     center = np.median(x, axis=0)
     mad = _MAD_TO_STD * np.median(np.abs(x - center), axis=0)
     std = x.std(axis=0)
     tiny = 1e-12 + 10 * np.finfo(np.float64).eps * np.abs(center)
-    return center, np.where(mad > tiny, mad, np.where(std > tiny, std, 1.0))
+    sparse = mad <= tiny
+    return center, np.where(sparse, np.where(std > tiny, std, 1.0), mad), sparse
 
 
 def robust_standardize(train: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -94,7 +102,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     `contamination`: "auto" (median + 3 robust standard deviations of the training scores) or the fraction
     of training rows to flag, in (0, 0.5].
 
-    Fitted attributes: `center_`, `scale_` (the robust scaling), `params_`, `masks_` (the members, NumPy),
+    Fitted attributes: `center_`, `scale_`, `sparse_` (the robust scaling), `params_`, `masks_` (the members, NumPy),
     `latent_dim_`, `threshold_`, `offset_`, `train_scores_`, `n_features_in_` (and `feature_names_in_`).
     """
 
@@ -111,6 +119,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         connection_density=0.5,
         trim_fraction=0.2,
         squash=2.0,
+        sparse_clip=2.0,
         score_type="latent+reconstruction",
         contamination="auto",
         label_convention="sklearn",
@@ -127,6 +136,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self.connection_density = connection_density
         self.trim_fraction = trim_fraction
         self.squash = squash
+        self.sparse_clip = sparse_clip
         self.score_type = score_type
         self.contamination = contamination
         self.label_convention = label_convention
@@ -154,6 +164,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"trim_fraction must be in [0, 0.5), got {self.trim_fraction!r}")
         if not (self.squash == 0 or _positive_real(self.squash)):
             raise ValueError(f"squash must be 0 (off) or a positive number, got {self.squash!r}")
+        if not (self.sparse_clip == 0 or _positive_real(self.sparse_clip)):
+            raise ValueError(f"sparse_clip must be 0 (off) or a positive number, got {self.sparse_clip!r}")
         if self.score_type not in SCORES:
             raise ValueError(f"score_type must be one of {SCORES}, got {self.score_type!r}")
         if not (
@@ -183,9 +195,10 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _to_model_space(self, X: np.ndarray) -> np.ndarray:
         z = (X - self.center_) / self.scale_
-        if self.squash:
-            z = self.squash * np.arcsinh(z / self.squash)
-        return z.astype(np.float32)
+        squashed = self.squash * np.arcsinh(z / self.squash) if self.squash else z
+        if self.sparse_clip:
+            squashed = np.where(self.sparse_, np.clip(z, -self.sparse_clip, self.sparse_clip), squashed)
+        return squashed.astype(np.float32)
 
     def _member_scores(self, x: np.ndarray, outputs=None) -> dict[str, np.ndarray]:
         """Raw per-member scores (members, rows): reconstruction MSE and squared robust code distance.
@@ -208,7 +221,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         hidden = self._check_settings()
         X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
-        self.center_, self.scale_ = robust_scaling(X)
+        self.center_, self.scale_, self.sparse_ = robust_scaling(X)
         x = self._to_model_space(X)
         spec = self._spec(hidden, X.shape[1])
         self.latent_dim_ = spec.latent_dim

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
+from aejax.anomaly_detector import detector_latent_dim
 from aejax.sklearn import AutoencoderAnomalyDetector, AutoencoderTransformer, auto_latent_dim
 from aejax.tasks.anomaly import detection_metrics
 
@@ -118,19 +119,29 @@ def test_auto_contamination_is_median_plus_three_robust_sigmas(blob_tables):
     assert np.mean(detector.predict(x_train) == -1) < 0.1  # a few training rows, not a fixed share
 
 
-def test_robust_scaling_and_squash_match_numpy(blob_tables):
+def test_robust_scaling_squash_and_sparse_clip_match_numpy(blob_tables):
     x_train, _, _ = blob_tables
     table = 40.0 * x_train - 7.0
     table[:, 0] = 3.0  # a constant feature keeps scale 1
+    table[:, 1] = 0.0
+    table[::10, 1] = np.arange(len(table[::10, 1])) + 1.0  # sparse: a tenth of the rows are nonzero
     detector = AutoencoderAnomalyDetector(**DETECTOR_FAST).fit(table)
     median = np.median(table, axis=0)
     mad = 1.4826 * np.median(np.abs(table - median), axis=0)
-    expected_scale = np.where(mad > 0, mad, 1.0)
+    sparse = mad == 0
+    expected_scale = np.where(sparse, table.std(axis=0), mad)
+    expected_scale[0] = 1.0
+    np.testing.assert_array_equal(detector.sparse_, sparse)
+    assert sparse[:2].all() and not sparse[2:].any()
     np.testing.assert_allclose(detector.center_, median)
-    np.testing.assert_allclose(detector.scale_, expected_scale)
+    np.testing.assert_allclose(detector.scale_, expected_scale, rtol=1e-6)
     z = (table - median) / expected_scale
+    expected = np.where(sparse, np.clip(z, -2.0, 2.0), 2.0 * np.arcsinh(z / 2.0))
+    assert np.abs(z[:, 1]).max() > 2.0  # the clip is exercised
+    np.testing.assert_allclose(detector._to_model_space(table), expected, rtol=1e-5, atol=1e-6)
+    unclipped = AutoencoderAnomalyDetector(**DETECTOR_FAST, sparse_clip=0).fit(table)
     np.testing.assert_allclose(
-        detector._to_model_space(table), 2.0 * np.arcsinh(z / 2.0), rtol=1e-5, atol=1e-6
+        unclipped._to_model_space(table), 2.0 * np.arcsinh(z / 2.0), rtol=1e-5, atol=1e-6
     )
 
 
@@ -245,6 +256,7 @@ def test_clear_errors_for_nan_feature_count_settings_and_unfitted(blob_tables):
         ({"connection_density": 0.0}, "connection_density"),
         ({"trim_fraction": 0.5}, "trim_fraction"),
         ({"squash": -1.0}, "squash"),
+        ({"sparse_clip": -1.0}, "sparse_clip"),
         ({"score_type": "elbo"}, "score_type must be one of"),
         ({"contamination": "high"}, "contamination"),
     ]:
@@ -254,3 +266,7 @@ def test_clear_errors_for_nan_feature_count_settings_and_unfitted(blob_tables):
 
 def test_auto_latent_dim_is_a_bottleneck():
     assert [auto_latent_dim(d) for d in (1, 2, 6, 16, 300, 784)] == [1, 1, 3, 4, 18, 28]
+
+
+def test_detector_latent_dim_is_ceil_sqrt_of_half_the_features():
+    assert [detector_latent_dim(d) for d in (1, 2, 6, 16, 64, 784)] == [1, 1, 2, 3, 6, 20]
