@@ -106,8 +106,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     of training rows to flag, in (0, 0.5].
 
     Fitted attributes: `center_`, `scale_`, `sparse_` (the robust scaling and the clipped features),
-    `params_`, `masks_` (the members, NumPy), `latent_dim_`, `threshold_`, `offset_`, `train_scores_`,
-    `n_features_in_` (and `feature_names_in_`).
+    `params_`, `masks_` (the members, NumPy), `latent_dim_`, `epochs_` (epochs trained), `threshold_`,
+    `offset_`, `train_scores_`, `n_features_in_` (and `feature_names_in_`).
     """
 
     def __init__(
@@ -229,7 +229,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         x = self._to_model_space(X)
         spec = self._spec(hidden, X.shape[1])
         self.latent_dim_ = spec.latent_dim
-        epochs = training_epochs(spec, X.shape[0])
+        self.epochs_ = epochs = training_epochs(spec, X.shape[0])
         progress = (lambda e: print(f"epoch {e}/{epochs}", flush=True)) if self.verbose else None
         self.params_, self.masks_ = train_ensemble(x, spec, progress)
         codes, recons = member_outputs(self.params_, self.masks_, x)

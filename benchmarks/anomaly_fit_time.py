@@ -22,7 +22,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def time_fits(rows: int, widths: list[int]) -> list[dict]:
     """[{rows, features, first_fit_seconds, second_fit_seconds, epochs}] for each width."""
-    from aejax.robust_ensemble import training_epochs
     from aejax.sklearn import AutoencoderAnomalyDetector
 
     out = []
@@ -33,13 +32,12 @@ def time_fits(rows: int, widths: list[int]) -> list[dict]:
             started = time.perf_counter()
             detector = AutoencoderAnomalyDetector().fit(x)
             seconds.append(time.perf_counter() - started)
-        spec = detector._spec(tuple(detector.hidden), width)
         out.append(
             {
                 "rows": rows,
                 "features": width,
                 "latent_dim": detector.latent_dim_,
-                "epochs": training_epochs(spec, rows),
+                "epochs": detector.epochs_,
                 "first_fit_seconds": seconds[0],
                 "second_fit_seconds": seconds[1],
             }
